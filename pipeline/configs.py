@@ -1,0 +1,88 @@
+"""Pipeline configuration: paths, training settings, Beam and tf.distribute presets.
+
+Everything a run can change without code lives here, as one :class:`PipelineConfig`
+that the local and Kubeflow runners fill from their flags. Runs started by the TFX CLI
+take no flags; these environment variables change their defaults: ``CTR_WORKDIR``
+(where data, artifacts and pushed models go; default ``./workdir``), ``CTR_ROWS``,
+``CTR_TRAIN_STEPS``, ``CTR_EVAL_STEPS`` and ``CTR_MIN_AUC``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Optional
+
+def _env(name: str, default, cast=str):
+  """A default that the environment can override (how TFX-CLI runs are configured)."""
+  value = os.environ.get(name)
+  return cast(value) if value not in (None, '') else default
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKDIR = os.environ.get('CTR_WORKDIR', os.path.join(REPO_ROOT, 'workdir'))
+DEFAULT_SPEC = os.path.join(REPO_ROOT, 'specs', 'default.yaml')
+DEFAULT_DATA = os.path.join(WORKDIR, 'data', 'default', 'csv')
+DEFAULT_ROWS = _env('CTR_ROWS', 200_000, int)
+
+
+def beam_presets(workers: int = 0) -> Dict[str, List[str]]:
+  """Beam pipeline arguments by name. ``workers`` 0 means one per CPU.
+
+  * ``in_memory``: the DirectRunner in one process (small data, tests).
+  * ``multi_processing``: the DirectRunner with one worker process per CPU.
+  * ``flink`` / ``spark``: a portable job server on localhost (start it first).
+  * ``dataflow``: Google Cloud Dataflow; set project, region and temp_location via
+    ``--beam-arg``.
+  """
+  return {
+      'in_memory': ['--direct_running_mode=in_memory', '--direct_num_workers=1'],
+      'multi_processing': ['--direct_running_mode=multi_processing',
+                           f'--direct_num_workers={workers}'],
+      'flink': ['--runner=FlinkRunner', '--flink_master=localhost:8081',
+                '--environment_type=LOOPBACK', f'--parallelism={workers or 2}'],
+      'spark': ['--runner=SparkRunner', '--spark_master_url=local[*]',
+                '--environment_type=LOOPBACK'],
+      'dataflow': ['--runner=DataflowRunner', '--experiments=use_runner_v2'],
+  }
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+  """One pipeline run's settings."""
+  pipeline_name: str = 'ctr_default'
+  data_root: str = DEFAULT_DATA
+  spec_path: str = DEFAULT_SPEC
+  pipeline_root: str = os.path.join(WORKDIR, 'tfx')
+  metadata_path: Optional[str] = None          # default: <pipeline_root>/<name>/metadata.db
+  serving_model_dir: str = os.path.join(WORKDIR, 'serving')
+  model_name: str = 'ctr'
+  train_steps: int = _env('CTR_TRAIN_STEPS', 2000, int)
+  eval_steps: int = _env('CTR_EVAL_STEPS', 200, int)
+  batch_size: int = 512
+  epochs: int = 10                              # early-stopping checkpoints over train_steps
+  patience: int = 2
+  model: Dict = dataclasses.field(default_factory=dict)   # trainer.model.ModelConfig fields
+  min_auc: float = _env('CTR_MIN_AUC', 0.6, float)                        # Evaluator: absolute lower bound
+  max_auc_drop: float = 0.01                    # Evaluator: allowed drop vs. the blessed model
+  beam_preset: str = 'in_memory'
+  beam_args: List[str] = dataclasses.field(default_factory=list)
+  distribution_strategy: str = 'default'        # trainer.task.STRATEGIES
+  enable_cache: bool = True
+
+  @property
+  def metadata(self) -> str:
+    return self.metadata_path or os.path.join(self.pipeline_root, self.pipeline_name,
+                                              'metadata.db')
+
+  @property
+  def push_base(self) -> str:
+    """The TF Serving model base path: versions land in numbered folders below it."""
+    return os.path.join(self.serving_model_dir, self.model_name)
+
+  def beam_pipeline_args(self) -> List[str]:
+    presets = beam_presets()
+    if self.beam_preset not in presets:
+      raise ValueError(f'unknown beam preset {self.beam_preset!r}; choose from '
+                       f'{sorted(presets)}')
+    return presets[self.beam_preset] + list(self.beam_args)

@@ -1,0 +1,108 @@
+"""The TFX pipeline: ExampleGen -> ... -> Pusher, built from a PipelineConfig.
+
+Components (ids as they appear in ML Metadata and the pipeline root):
+
+* ``CsvExampleGen`` or ``ParquetExampleGen``: train / eval / test by hash buckets of the
+  spec's ``split`` ratio (of ``split_key`` if set), deterministic.
+* ``StatisticsGen``, ``SchemaGen`` (inferred) and ``ExampleValidator``.
+* ``Transform``: ``transform.preprocessing.preprocessing_fn``, analysed on train.
+* ``Trainer``: ``trainer.task.run_fn``, early-stopped on eval.
+* ``latest_blessed_model_resolver``: the baseline for the Evaluator's change threshold.
+* ``Evaluator``: TFMA on the held-out ``test`` split (:mod:`pipeline.evaluation`).
+* ``Pusher``: the blessed model to ``<serving_model_dir>/<model_name>/<version>``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ['TF_USE_LEGACY_KERAS'] = '1'
+
+from tfx import v1 as tfx  # noqa: E402
+from tfx.components.example_gen.custom_executors import parquet_executor  # noqa: E402
+from tfx.dsl.components.base import executor_spec  # noqa: E402
+
+from pipeline import evaluation  # noqa: E402
+from pipeline.configs import PipelineConfig  # noqa: E402
+from pipeline.input_check import data_format  # noqa: E402
+from transform import feature_spec as fs  # noqa: E402
+
+PREPROCESSING_FN = 'transform.preprocessing.preprocessing_fn'
+RUN_FN = 'trainer.task.run_fn'
+COMPONENT_IDS = ('ExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
+                 'Transform', 'Trainer', 'latest_blessed_model_resolver', 'Evaluator',
+                 'Pusher')
+
+
+def _example_gen(config: PipelineConfig, spec: fs.FeatureSpec, fmt: str):
+  splits = [tfx.proto.SplitConfig.Split(name=name, hash_buckets=spec.split[name])
+            for name in ('train', 'eval', 'test') if name in spec.split]
+  split_config = tfx.proto.SplitConfig(splits=splits)
+  if spec.split_key:
+    split_config.partition_feature_name = spec.split_key
+  output = tfx.proto.Output(split_config=split_config)
+  if fmt == 'parquet':
+    return tfx.components.FileBasedExampleGen(
+        input_base=config.data_root, output_config=output,
+        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor)
+    ).with_id('ExampleGen')
+  return tfx.components.CsvExampleGen(input_base=config.data_root,
+                                      output_config=output).with_id('ExampleGen')
+
+
+def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec,
+                    data_fmt: str = '') -> tfx.dsl.Pipeline:
+  """The pipeline for ``config`` and ``spec``.
+
+  ``data_fmt`` ('csv' or 'parquet') defaults to the format found in ``data_root``;
+  compiling for Kubeflow, where the data is not local, passes it explicitly.
+  """
+  fmt = data_fmt or data_format(config.data_root)
+  spec_dict = spec.to_dict()
+  example_gen = _example_gen(config, spec, fmt)
+  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs['examples'])
+  schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs['statistics'],
+                                        infer_feature_shape=True)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
+  transform = tfx.components.Transform(
+      examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
+      preprocessing_fn=PREPROCESSING_FN, custom_config={'feature_spec': spec_dict},
+      splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']))
+  trainer = tfx.components.Trainer(
+      run_fn=RUN_FN,
+      examples=transform.outputs['transformed_examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      schema=schema_gen.outputs['schema'],
+      train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+      eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+      custom_config={
+          'feature_spec': spec_dict, 'batch_size': config.batch_size,
+          'epochs': config.epochs, 'patience': config.patience, 'model': config.model,
+          'distribution_strategy': config.distribution_strategy,
+      })
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id('latest_blessed_model_resolver')
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs['examples'],
+      model=trainer.outputs['model'],
+      baseline_model=model_resolver.outputs['model'],
+      example_splits=['test' if 'test' in spec.split else 'eval'],
+      eval_config=evaluation.eval_config(spec, config.min_auc, config.max_auc_drop))
+  pusher = tfx.components.Pusher(
+      model=trainer.outputs['model'],
+      model_blessing=evaluator.outputs['blessing'],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push_base)))
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=os.path.join(config.pipeline_root, config.pipeline_name),
+      components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
+                  trainer, model_resolver, evaluator, pusher],
+      enable_cache=config.enable_cache,
+      metadata_connection_config=tfx.orchestration.metadata
+      .sqlite_metadata_connection_config(config.metadata),
+      beam_pipeline_args=config.beam_pipeline_args())

@@ -1,0 +1,294 @@
+"""The declarative feature spec: one YAML (or JSON) file describes a dataset.
+
+A new dataset is a spec plus a folder of CSV or Parquet files; no code changes. Format::
+
+    name: default                      # a short name for the dataset
+    labels:                            # one or more; the first is the primary task
+      - name: clicked                  # name of the label the model predicts
+        column: clicked                # raw column (defaults to name)
+        threshold: null                # if set, label = column >= threshold
+    categorical:
+      - name: gender                   # raw column, read as a string
+        min_frequency: 1               # vocabulary frequency threshold
+        vocab_size: null               # keep only the top-k values
+        oov_buckets: 1                 # out-of-vocabulary buckets
+        hash_buckets: null             # if set: hash instead of a vocabulary
+        embedding_dim: null            # null: derived from the vocabulary size
+    numeric:
+      - name: l_feat_0
+        log: true                      # log1p(max(x, 0)) before the z-score
+        default: 0.0                   # value of a missing cell
+    sequence:
+      - name: seq
+        max_len: 20                    # padded or truncated to this length
+        separator: " "                 # tokens inside the cell
+        min_frequency: 1
+        vocab_size: null
+        oov_buckets: 1
+        embedding_dim: null
+    ignore: [event_time, true_ctr]     # present in the data, never a feature
+    slice_keys: [hour, gender]         # Evaluator slices (each must be a feature)
+    split: {train: 8, eval: 1, test: 1}   # hash-bucket ratio of ExampleGen's splits
+    split_key: null                    # column to hash for the split (null: whole row)
+
+Columns of the data that the spec does not name are not read as features. The
+schema of this file is :data:`SPEC_SCHEMA` (documented field by field there) and every
+error names the offending field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+
+class SpecError(ValueError):
+  """A feature spec that cannot be used, with the reason and the offending field."""
+
+
+# field -> (type, default, description): the single source of truth for the format.
+_LABEL_FIELDS = {
+    'name': (str, None, 'name of the label the model predicts (required)'),
+    'column': (str, None, 'raw column holding it; defaults to name'),
+    'threshold': (float, None, 'if set, the label is 1 where column >= threshold'),
+}
+_CATEGORICAL_FIELDS = {
+    'name': (str, None, 'raw column, read as a string (required)'),
+    'min_frequency': (int, 1, 'drop values seen fewer times than this from the vocabulary'),
+    'vocab_size': (int, None, 'keep only the most frequent values'),
+    'oov_buckets': (int, 1, 'buckets for values outside the vocabulary'),
+    'hash_buckets': (int, None, 'hash into this many buckets instead of a vocabulary'),
+    'embedding_dim': (int, None, 'embedding width; derived from cardinality when null'),
+}
+_NUMERIC_FIELDS = {
+    'name': (str, None, 'raw column (required)'),
+    'log': (bool, False, 'apply log1p(max(x, 0)) before the z-score'),
+    'default': (float, 0.0, 'value used for a missing cell'),
+}
+_SEQUENCE_FIELDS = {
+    'name': (str, None, 'raw column holding separated tokens (required)'),
+    'max_len': (int, 20, 'padded or truncated to this many tokens (most recent first)'),
+    'separator': (str, ' ', 'token separator inside a cell'),
+    'min_frequency': (int, 1, 'vocabulary frequency threshold'),
+    'vocab_size': (int, None, 'keep only the most frequent tokens'),
+    'oov_buckets': (int, 1, 'buckets for tokens outside the vocabulary'),
+    'embedding_dim': (int, None, 'embedding width; derived from cardinality when null'),
+}
+SPEC_SCHEMA = {
+    'name': (str, 'dataset', 'short name of the dataset'),
+    'labels': (list, None, 'one or more labels; the first is the primary task (required)'),
+    'categorical': (list, [], 'categorical features'),
+    'numeric': (list, [], 'numeric features'),
+    'sequence': (list, [], 'variable-length token sequences'),
+    'ignore': (list, [], 'columns present in the data that are never features'),
+    'slice_keys': (list, [], 'features the Evaluator slices metrics by'),
+    'split': (dict, {'train': 8, 'eval': 1, 'test': 1}, 'hash-bucket ratio of the splits'),
+    'split_key': (str, None, 'column hashed to assign the split; null hashes the whole row'),
+}
+ITEM_SCHEMAS = {'labels': _LABEL_FIELDS, 'categorical': _CATEGORICAL_FIELDS,
+                'numeric': _NUMERIC_FIELDS, 'sequence': _SEQUENCE_FIELDS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+  name: str
+  column: str
+  threshold: Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Categorical:
+  name: str
+  min_frequency: int = 1
+  vocab_size: Optional[int] = None
+  oov_buckets: int = 1
+  hash_buckets: Optional[int] = None
+  embedding_dim: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Numeric:
+  name: str
+  log: bool = False
+  default: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceFeature:
+  name: str
+  max_len: int = 20
+  separator: str = ' '
+  min_frequency: int = 1
+  vocab_size: Optional[int] = None
+  oov_buckets: int = 1
+  embedding_dim: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+  """A validated feature spec. Build it with :func:`load` or :func:`from_dict`."""
+  name: str
+  labels: List[Label]
+  categorical: List[Categorical]
+  numeric: List[Numeric]
+  sequence: List[SequenceFeature]
+  ignore: List[str]
+  slice_keys: List[str]
+  split: Dict[str, int]
+  split_key: Optional[str]
+  path: Optional[str] = None
+
+  @property
+  def primary_label(self) -> Label:
+    return self.labels[0]
+
+  @property
+  def feature_names(self) -> List[str]:
+    return ([f.name for f in self.categorical] + [f.name for f in self.numeric]
+            + [f.name for f in self.sequence])
+
+  @property
+  def label_columns(self) -> List[str]:
+    return list(dict.fromkeys(l.column for l in self.labels))
+
+  @property
+  def required_columns(self) -> List[str]:
+    """Every raw column the pipeline reads: features and label columns."""
+    return list(dict.fromkeys(self.feature_names + self.label_columns))
+
+  def to_dict(self) -> Dict[str, Any]:
+    d = dataclasses.asdict(self)
+    d.pop('path')
+    return d
+
+
+def _check_type(value, typ, where: str):
+  if value is None:
+    return None
+  if typ is float and isinstance(value, int) and not isinstance(value, bool):
+    return float(value)
+  if typ is int and (isinstance(value, bool) or not isinstance(value, int)):
+    raise SpecError(f'{where}: expected an integer, got {value!r}')
+  if typ in (float, str, bool, list, dict) and not isinstance(value, typ):
+    raise SpecError(f'{where}: expected {typ.__name__}, got {type(value).__name__} {value!r}')
+  return value
+
+
+def _item(raw, fields, where: str) -> Dict[str, Any]:
+  if isinstance(raw, str):
+    raw = {'name': raw}
+  if not isinstance(raw, dict):
+    raise SpecError(f'{where}: expected a mapping or a column name, got {raw!r}')
+  unknown = set(raw) - set(fields)
+  if unknown:
+    raise SpecError(f'{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(fields)}')
+  if not raw.get('name'):
+    raise SpecError(f'{where}: "name" is required')
+  out = {}
+  for key, (typ, default, _) in fields.items():
+    out[key] = _check_type(raw.get(key, default), typ, f'{where}.{key}')
+  for key in ('min_frequency', 'oov_buckets', 'max_len', 'hash_buckets', 'vocab_size',
+              'embedding_dim'):
+    if key in out and out[key] is not None and out[key] < (0 if key == 'oov_buckets' else 1):
+      raise SpecError(f'{where}.{key}: must be positive, got {out[key]}')
+  return out
+
+
+def from_dict(raw: Dict[str, Any], path: Optional[str] = None) -> FeatureSpec:
+  """Validates a parsed spec and returns a :class:`FeatureSpec`."""
+  src = f'feature spec {path}' if path else 'feature spec'
+  if not isinstance(raw, dict):
+    raise SpecError(f'{src}: the top level must be a mapping, got {type(raw).__name__}')
+  unknown = set(raw) - set(SPEC_SCHEMA)
+  if unknown:
+    raise SpecError(f'{src}: unknown field(s) {sorted(unknown)}; allowed: {sorted(SPEC_SCHEMA)}')
+  top = {}
+  for key, (typ, default, _) in SPEC_SCHEMA.items():
+    top[key] = _check_type(raw.get(key, default), typ, f'{src}: {key}')
+  if not top['labels']:
+    raise SpecError(f'{src}: "labels" must name at least one label')
+  labels = []
+  for i, l in enumerate(top['labels']):
+    d = _item(l, _LABEL_FIELDS, f'{src}: labels[{i}]')
+    d['column'] = d['column'] or d['name']
+    labels.append(Label(**d))
+  groups = {}
+  for group, cls in (('categorical', Categorical), ('numeric', Numeric),
+                     ('sequence', SequenceFeature)):
+    groups[group] = [cls(**_item(x, ITEM_SCHEMAS[group], f'{src}: {group}[{i}]'))
+                     for i, x in enumerate(top[group])]
+  for i, c in enumerate(groups['categorical']):
+    if c.hash_buckets and (c.vocab_size or c.min_frequency > 1):
+      raise SpecError(f'{src}: categorical[{i}] ({c.name}): hash_buckets excludes '
+                      'vocab_size and min_frequency')
+  features = [f.name for g in groups.values() for f in g]
+  seen = set()
+  for name in features:
+    if name in seen:
+      raise SpecError(f'{src}: feature "{name}" is named more than once')
+    seen.add(name)
+  if not features:
+    raise SpecError(f'{src}: no features: name at least one categorical, numeric or '
+                    'sequence column')
+  label_names = [l.name for l in labels]
+  if len(set(label_names)) != len(label_names):
+    raise SpecError(f'{src}: label names must be unique, got {label_names}')
+  for l in labels:
+    if l.column in seen:
+      raise SpecError(f'{src}: label column "{l.column}" is also a feature')
+    if l.name in seen:
+      raise SpecError(f'{src}: label name "{l.name}" is also a feature')
+  ignore = [_check_type(x, str, f'{src}: ignore[{i}]') for i, x in enumerate(top['ignore'])]
+  both = set(ignore) & (seen | {l.column for l in labels})
+  if both:
+    raise SpecError(f'{src}: {sorted(both)} are both ignored and used')
+  for i, k in enumerate(top['slice_keys']):
+    if k not in seen:
+      raise SpecError(f'{src}: slice_keys[{i}] "{k}" is not a feature of this spec')
+  split = top['split']
+  if not split or set(split) - {'train', 'eval', 'test'} or 'train' not in split \
+      or 'eval' not in split:
+    raise SpecError(f'{src}: split must map train, eval and optionally test to positive '
+                    f'integers, got {split!r}')
+  for k, v in split.items():
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+      raise SpecError(f'{src}: split.{k} must be a positive integer, got {v!r}')
+  return FeatureSpec(name=top['name'], labels=labels, ignore=ignore,
+                     slice_keys=list(top['slice_keys']), split=dict(split),
+                     split_key=top['split_key'], path=path, **groups)
+
+
+def load(path: str) -> FeatureSpec:
+  """Reads and validates a YAML or JSON spec file."""
+  if not os.path.isfile(path):
+    raise SpecError(f'feature spec {path}: no such file')
+  with open(path, encoding='utf-8') as f:
+    text = f.read()
+  try:
+    raw = json.loads(text) if path.endswith('.json') else yaml.safe_load(text)
+  except (ValueError, yaml.YAMLError) as e:
+    raise SpecError(f'feature spec {path}: cannot parse: {e}') from e
+  return from_dict(raw, os.path.abspath(path))
+
+
+def default_embedding_dim(cardinality: int) -> int:
+  """Embedding width from the number of distinct values: 6 * cardinality ** 0.25, in
+  [4, 64] (the rule of thumb from Google's feature-column guide)."""
+  return int(min(64, max(4, round(6 * max(cardinality, 1) ** 0.25))))
+
+
+def describe_format() -> str:
+  """The spec format as Markdown, generated from :data:`SPEC_SCHEMA`."""
+  lines = ['| field | type | default | meaning |', '|---|---|---|---|']
+  for key, (typ, default, doc) in SPEC_SCHEMA.items():
+    lines.append(f'| `{key}` | {typ.__name__} | `{default!r}` | {doc} |')
+  for group, fields in ITEM_SCHEMAS.items():
+    lines += ['', f'Each entry of `{group}`:', '', '| field | type | default | meaning |',
+              '|---|---|---|---|']
+    for key, (typ, default, doc) in fields.items():
+      lines.append(f'| `{key}` | {typ.__name__} | `{default!r}` | {doc} |')
+  return '\n'.join(lines)

@@ -1,0 +1,121 @@
+"""The Transform component's ``preprocessing_fn``, derived from the feature spec.
+
+For every feature of the spec (:mod:`transform.feature_spec`) it writes one transformed
+feature named ``<name>_xf`` (:func:`transformed_name`):
+
+* numeric: the value (missing cells take the spec's ``default``), optionally
+  ``log1p(max(x, 0))``, then ``tft.scale_to_z_score``; float32, shape [batch].
+* categorical: the value as a string, then ``tft.compute_and_apply_vocabulary`` with the
+  spec's frequency threshold, top-k and OOV buckets, or ``tf.strings.to_hash_bucket_fast``
+  when ``hash_buckets`` is set; int64 ids, shape [batch].
+* sequence: the cell split on its separator, empty tokens dropped, truncated to
+  ``max_len``, mapped through a vocabulary and padded; int64, shape [batch, max_len],
+  where 0 is padding and id + 1 is a token (so it feeds ``Embedding(mask_zero=True)``).
+* labels: ``<label>_xf`` as int64 0/1 (``column >= threshold`` where the spec sets one).
+
+The spec reaches the function as Transform's ``custom_config['feature_spec']`` (a dict),
+so that the Transform executor needs no file of ours at run time.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ['TF_USE_LEGACY_KERAS'] = '1'
+
+from typing import Any, Dict  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+
+from transform import feature_spec as fs  # noqa: E402
+
+SPEC_KEY = 'feature_spec'
+
+
+def transformed_name(name: str) -> str:
+  return f'{name}_xf'
+
+
+def vocabulary_name(name: str) -> str:
+  return f'vocab_{name}'
+
+
+def _to_dense(x, default) -> tf.Tensor:
+  """A rank-1 [batch] tensor from a raw feature, filling missing cells with ``default``.
+
+  SchemaGen gives always-present scalar columns a fixed shape [1] (dense) and others a
+  variable length (sparse or ragged), so every raw feature may arrive in any form.
+  """
+  if isinstance(x, tf.RaggedTensor):
+    x = x.to_sparse()
+  if isinstance(x, tf.SparseTensor):
+    x = tf.sparse.to_dense(
+        tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value=default)
+  else:
+    x = tf.reshape(x, [-1, 1]) if x.shape.rank == 1 else x[:, :1]
+  return tf.squeeze(x, axis=1)
+
+
+def _as_string(x: tf.Tensor) -> tf.Tensor:
+  return x if x.dtype == tf.string else tf.strings.as_string(x)
+
+
+def _categorical(x, f: fs.Categorical) -> tf.Tensor:
+  value = _as_string(_to_dense(x, '' if x.dtype == tf.string else tf.cast(-1, x.dtype)))
+  if f.hash_buckets:
+    return tf.strings.to_hash_bucket_fast(value, f.hash_buckets)
+  return tft.compute_and_apply_vocabulary(
+      value, top_k=f.vocab_size, frequency_threshold=f.min_frequency,
+      num_oov_buckets=f.oov_buckets, vocab_filename=vocabulary_name(f.name))
+
+
+def _numeric(x, f: fs.Numeric) -> tf.Tensor:
+  value = tf.cast(_to_dense(x, tf.cast(f.default, x.dtype)), tf.float32)
+  if f.log:
+    value = tf.math.log1p(tf.maximum(value, 0.0))
+  return tft.scale_to_z_score(value)
+
+
+def _sequence(x, f: fs.SequenceFeature) -> tf.Tensor:
+  cells = _as_string(_to_dense(x, '' if x.dtype == tf.string else tf.cast(-1, x.dtype)))
+  tokens = tf.strings.split(cells, sep=f.separator)
+  tokens = tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, ''))[:, :f.max_len]
+  ids = tft.compute_and_apply_vocabulary(
+      tokens.to_sparse(), top_k=f.vocab_size, frequency_threshold=f.min_frequency,
+      num_oov_buckets=f.oov_buckets, vocab_filename=vocabulary_name(f.name))
+  dense = tf.sparse.to_dense(ids, default_value=-1)
+  dense = tf.pad(dense, [[0, 0], [0, f.max_len - tf.shape(dense)[1]]], constant_values=-1)
+  return tf.reshape(dense + 1, [-1, f.max_len])
+
+
+def _label(x, label: fs.Label) -> tf.Tensor:
+  value = _to_dense(x, tf.cast(0, x.dtype))
+  if label.threshold is not None:
+    return tf.cast(tf.cast(value, tf.float32) >= label.threshold, tf.int64)
+  if value.dtype == tf.string:
+    value = tf.strings.to_number(value, tf.float32)
+  return tf.cast(tf.cast(value, tf.float32) > 0.5, tf.int64)
+
+
+def transform_spec(spec: fs.FeatureSpec, inputs: Dict[str, Any]) -> Dict[str, tf.Tensor]:
+  """The transformed features of ``inputs`` under ``spec``."""
+  outputs = {}
+  for f in spec.categorical:
+    outputs[transformed_name(f.name)] = _categorical(inputs[f.name], f)
+  for f in spec.numeric:
+    outputs[transformed_name(f.name)] = _numeric(inputs[f.name], f)
+  for f in spec.sequence:
+    outputs[transformed_name(f.name)] = _sequence(inputs[f.name], f)
+  for label in spec.labels:
+    if label.column in inputs:  # absent at serving time
+      outputs[transformed_name(label.name)] = _label(inputs[label.column], label)
+  return outputs
+
+
+def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]):
+  """tf.Transform entry point (Transform's ``preprocessing_fn``)."""
+  if not custom_config or SPEC_KEY not in custom_config:
+    raise ValueError(f'Transform needs custom_config["{SPEC_KEY}"], the feature spec as a '
+                     'dict (pipeline.pipeline.create_pipeline passes it)')
+  return transform_spec(fs.from_dict(custom_config[SPEC_KEY]), inputs)
