@@ -50,7 +50,7 @@ def beam_presets(workers: int = 0) -> Dict[str, List[str]]:
 @dataclasses.dataclass
 class PipelineConfig:
   """One pipeline run's settings."""
-  pipeline_name: str = 'ctr_default'
+  pipeline_name: str = 'ctr-default'
   data_root: str = DEFAULT_DATA
   spec_path: str = DEFAULT_SPEC
   pipeline_root: str = os.path.join(WORKDIR, 'tfx')

@@ -50,12 +50,13 @@ def _example_gen(config: PipelineConfig, spec: fs.FeatureSpec, fmt: str):
                                       output_config=output).with_id('ExampleGen')
 
 
-def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec,
-                    data_fmt: str = '') -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str = '',
+                    local_metadata: bool = True) -> tfx.dsl.Pipeline:
   """The pipeline for ``config`` and ``spec``.
 
   ``data_fmt`` ('csv' or 'parquet') defaults to the format found in ``data_root``;
-  compiling for Kubeflow, where the data is not local, passes it explicitly.
+  compiling for Kubeflow, where the data is not local, passes it explicitly, together
+  with ``local_metadata=False`` (Kubeflow has its own ML Metadata service).
   """
   fmt = data_fmt or data_format(config.data_root)
   spec_dict = spec.to_dict()
@@ -103,6 +104,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec,
       components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
                   trainer, model_resolver, evaluator, pusher],
       enable_cache=config.enable_cache,
-      metadata_connection_config=tfx.orchestration.metadata
-      .sqlite_metadata_connection_config(config.metadata),
+      metadata_connection_config=(tfx.orchestration.metadata
+                                  .sqlite_metadata_connection_config(config.metadata)
+                                  if local_metadata else None),
       beam_pipeline_args=config.beam_pipeline_args())

@@ -100,3 +100,8 @@ def test_embedding_dim_rule():
   assert fs.default_embedding_dim(2) == 7
   assert fs.default_embedding_dim(1) == 6
   assert fs.default_embedding_dim(10**9) == 64
+
+
+def test_feature_spec_doc_in_sync():
+  with open(os.path.join(REPO_ROOT, 'docs', 'FEATURE_SPEC.md'), encoding='utf-8') as f:
+    assert f.read() == fs.format_document(), 'regenerate docs/FEATURE_SPEC.md (see format_document)'

@@ -292,3 +292,16 @@ def describe_format() -> str:
     for key, (typ, default, doc) in fields.items():
       lines.append(f'| `{key}` | {typ.__name__} | `{default!r}` | {doc} |')
   return '\n'.join(lines)
+
+
+def format_document() -> str:
+  """docs/FEATURE_SPEC.md: the format, generated from the schema (a test keeps it in sync).
+
+  Regenerate with ``python -c "from transform import feature_spec as fs;
+  open('docs/FEATURE_SPEC.md', 'w').write(fs.format_document())"``.
+  """
+  return ('# Feature spec format\n\n'
+          'Generated from `transform/feature_spec.py` (`SPEC_SCHEMA`); do not edit by hand.\n'
+          'A dataset is a spec (YAML or JSON) plus a folder of CSV or Parquet files. Examples:\n'
+          '`specs/default.yaml`, `specs/movielens_100k.yaml`. An item of `labels` or of a\n'
+          'feature list may also be a bare column name.\n\n' + describe_format() + '\n')

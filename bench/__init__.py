@@ -1,0 +1,1 @@
+"""Benchmarks. Each writes bench/results/<benchmark>.json (see bench/common.py)."""

@@ -1,0 +1,181 @@
+"""End to end: the whole local pipeline on small data; a version is pushed, loads, predicts.
+
+The default-dataset run goes through the TFX CLI (``tfx pipeline create`` and
+``tfx run create --engine local``), configured by environment variables as a user would.
+The first ``run create`` is killed (SIGKILL) once the Trainer has started; the second
+completes from the cached upstream outputs. A third run through
+``python -m pipeline.local_runner`` reuses every component up to the Trainer and, with an
+unreachable AUC gate, must not push.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.csv as pacsv
+import pytest
+import tensorflow as tf
+
+from pipeline import configs, local_runner
+from transform import feature_spec as fs
+
+from conftest import REPO_ROOT, shared_data
+
+pytestmark = pytest.mark.e2e
+ROWS = 20_000
+CACHED, COMPLETE = 5, 3  # ml_metadata Execution.State
+KILL_TIMEOUT_S = 900
+
+
+def _env(workdir):
+  env = dict(os.environ, CTR_WORKDIR=str(workdir), CTR_ROWS=str(ROWS),
+             CTR_TRAIN_STEPS='300', CTR_EVAL_STEPS='20', CTR_MIN_AUC='0.5',
+             LOCAL_HOME=str(workdir / 'tfx_cli_home'), TF_USE_LEGACY_KERAS='1')
+  return env
+
+
+def _executions(metadata_path):
+  from ml_metadata.metadata_store import metadata_store
+  from ml_metadata.proto import metadata_store_pb2
+  c = metadata_store_pb2.ConnectionConfig()
+  c.sqlite.filename_uri = metadata_path
+  store = metadata_store.MetadataStore(c)
+  types = {t.id: t.name for t in store.get_execution_types()}
+  return [(e.id, types[e.type_id].rsplit('.', 1)[-1], e.last_known_state)
+          for e in store.get_executions()]
+
+
+def _serialized_examples(csv_folder, spec, n=64, with_labels=False):
+  table = pacsv.read_csv(os.path.join(csv_folder, sorted(os.listdir(csv_folder))[0]))
+  rows = table.slice(0, n).to_pylist()
+  out = []
+  for row in rows:
+    feats = {}
+    for name in spec.feature_names + (spec.label_columns if with_labels else []):
+      v = row[name]
+      if v is None or v == '':
+        continue
+      if isinstance(v, str):
+        feats[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
+      elif isinstance(v, float):
+        feats[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+      else:
+        feats[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+    out.append(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+  return out, rows
+
+
+def _check_pushed_model(report, csv_folder, spec):
+  assert report['pushed'], report
+  dest = report['pushed_destination']
+  version = os.path.basename(dest.rstrip('/'))
+  assert version.isdigit(), f'TF Serving needs a numbered version folder, got {dest}'
+  assert os.path.isfile(os.path.join(dest, 'saved_model.pb'))
+  loaded = tf.saved_model.load(dest)
+  assert {'serving_default', 'transform_features', 'predict_raw'} <= set(loaded.signatures)
+  examples, rows = _serialized_examples(csv_folder, spec)
+  by_example = loaded.signatures['serving_default'](examples=tf.constant(examples))
+  prob = by_example['probability'].numpy().ravel()
+  assert prob.shape == (len(examples),)
+  assert np.all((prob > 0) & (prob < 1)) and prob.std() > 0
+  raw_sig = loaded.signatures['predict_raw']
+  _, kwargs = raw_sig.structured_input_signature
+  raw = {}
+  for name, spec_ in kwargs.items():
+    values = [r[name] for r in rows]
+    if spec_.dtype == tf.string:
+      values = ['' if v is None else str(v) for v in values]
+    raw[name] = tf.constant(values, dtype=spec_.dtype)
+  by_raw = raw_sig(**raw)['probability'].numpy().ravel()
+  np.testing.assert_allclose(by_raw, prob, rtol=1e-5, atol=1e-7)
+  labelled, _ = _serialized_examples(csv_folder, spec, with_labels=True)
+  transformed = loaded.signatures['transform_features'](examples=tf.constant(labelled))
+  assert set(transformed) >= {f'{n}_xf' for n in spec.feature_names + [
+      l.name for l in spec.labels]}
+
+
+def test_default_pipeline_via_tfx_cli(tmp_path):
+  env = _env(tmp_path)
+  tfx_cli = os.path.join(os.path.dirname(sys.executable), 'tfx')
+  dsl = os.path.join(REPO_ROOT, 'pipeline', 'local_runner.py')
+  subprocess.run([tfx_cli, 'pipeline', 'create', '--engine', 'local', '--pipeline_path', dsl],
+                 env=env, check=True, cwd=REPO_ROOT)
+  run_create = [tfx_cli, 'run', 'create', '--engine', 'local', '--pipeline_name',
+                'ctr-default']
+  config = configs.PipelineConfig(
+      data_root=str(tmp_path / 'data' / 'default' / 'csv'),
+      pipeline_root=str(tmp_path / 'tfx'), serving_model_dir=str(tmp_path / 'serving'))
+
+  # Kill the first run once the Trainer has started, as a crash or a Ctrl-C would.
+  proc = subprocess.Popen(run_create, env=env, cwd=REPO_ROOT, start_new_session=True)
+  deadline = time.time() + KILL_TIMEOUT_S
+  killed_in = None
+  while time.time() < deadline and proc.poll() is None:
+    try:
+      names = {name for _, name, _ in _executions(config.metadata)}
+    except Exception:  # the database is being created or written: look again
+      names = set()
+    if 'Trainer' in names:
+      os.killpg(proc.pid, signal.SIGKILL)
+      killed_in = 'Trainer'
+      break
+    time.sleep(1)
+  proc.wait()
+  assert killed_in == 'Trainer', f'the run ended (rc {proc.returncode}) before the Trainer'
+  killed = _executions(config.metadata)
+  assert 'Pusher' not in {name for _, name, _ in killed}
+  assert not os.path.isdir(config.push_base)
+  # Started again, it completes from the cached upstream outputs.
+  subprocess.run(run_create, env=env, check=True, cwd=REPO_ROOT)
+  resumed = {name: state for i, name, state in _executions(config.metadata)
+             if i > max(j for j, _, _ in killed)}
+  for name in ('CsvExampleGen', 'StatisticsGen', 'SchemaGen', 'Transform'):
+    assert resumed[name] == CACHED, (name, resumed)
+  assert resumed['Trainer'] == COMPLETE and resumed['Pusher'] == COMPLETE
+  report = local_runner.run_report(config)
+  spec = fs.load(config.spec_path)
+  assert report['blessed'] is True
+  m = report['metrics']
+  assert 0.5 <= m['auc'] <= 1 and m['logloss'] < 0.2 and 0 <= m['ece'] < 0.05
+  assert m['example_count'] > 0.05 * ROWS
+  _check_pushed_model(report, config.data_root, spec)
+  first = _executions(config.metadata)
+
+  # Rerun: same data and training, an unreachable gate. Everything up to the Trainer
+  # comes from the cache; the Evaluator reruns, refuses, and nothing new is pushed.
+  versions = sorted(os.listdir(config.push_base))
+  rc = local_runner.main([
+      '--data', config.data_root, '--output-dir', config.pipeline_root,
+      '--serving-dir', config.serving_model_dir, '--train-steps', '300',
+      '--eval-steps', '20', '--min-auc', '0.999'])
+  assert rc == 0
+  second = [e for e in _executions(config.metadata) if e[0] > max(i for i, _, _ in first)]
+  states = {name: state for _, name, state in second}
+  for name in ('CsvExampleGen', 'StatisticsGen', 'SchemaGen', 'Transform', 'Trainer'):
+    assert states[name] == CACHED, (name, states)
+  assert states['Evaluator'] == COMPLETE
+  again = local_runner.run_report(config)
+  assert again['blessed'] is False and again['pushed'] is False
+  assert sorted(os.listdir(config.push_base)) == versions
+
+
+def test_movielens_pipeline(tmp_path):
+  raw = shared_data('movielens_100k')
+  from datagen import movielens
+  folder = movielens.convert(raw, str(tmp_path / 'data'))
+  report_path = tmp_path / 'report.json'
+  rc = local_runner.main([
+      '--data', folder, '--spec', os.path.join(REPO_ROOT, 'specs', 'movielens_100k.yaml'),
+      '--pipeline-name', 'ctr-movielens', '--model-name', 'movielens',
+      '--output-dir', str(tmp_path / 'tfx'), '--serving-dir', str(tmp_path / 'serving'),
+      '--train-steps', '300', '--eval-steps', '20', '--min-auc', '0.7',
+      '--report-json', str(report_path)])
+  assert rc == 0
+  import json
+  report = json.loads(report_path.read_text())
+  assert report['metrics']['auc'] >= 0.7
+  assert report['pushed_destination'].startswith(str(tmp_path / 'serving' / 'movielens'))
+  spec = fs.load(os.path.join(REPO_ROOT, 'specs', 'movielens_100k.yaml'))
+  _check_pushed_model(report, folder, spec)

@@ -1,0 +1,91 @@
+"""preprocessing_fn, run with tft_beam on a handful of rows, against hand-computed values."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+from transform import feature_spec as fs
+from transform import preprocessing
+
+SPEC = fs.from_dict({
+    'labels': [{'name': 'liked', 'column': 'rating', 'threshold': 4}],
+    'categorical': [{'name': 'c'}, {'name': 'rare', 'min_frequency': 2},
+                    {'name': 'h', 'hash_buckets': 10}],
+    'numeric': [{'name': 'x'}, {'name': 'y', 'log': True}],
+    'sequence': [{'name': 'seq', 'max_len': 3}],
+})
+ROWS = [
+    {'c': ['a'], 'rare': ['a'], 'h': [5], 'x': [1.0], 'y': [0.0], 'seq': ['a a c'],
+     'rating': [5]},
+    {'c': ['b'], 'rare': ['b'], 'h': [6], 'x': [2.0], 'y': [math.e - 1], 'seq': [],
+     'rating': [3]},
+    {'c': ['a'], 'rare': ['a'], 'h': [7], 'x': [3.0], 'y': [math.e ** 2 - 1], 'seq': ['b'],
+     'rating': [4]},
+    {'c': ['a'], 'rare': ['a'], 'h': [5], 'x': [4.0], 'y': [], 'seq': ['b b b b b'],
+     'rating': [1]},
+]
+RAW_SPEC = {
+    'c': tf.io.FixedLenFeature([1], tf.string), 'rare': tf.io.FixedLenFeature([1], tf.string),
+    'h': tf.io.FixedLenFeature([1], tf.int64), 'x': tf.io.FixedLenFeature([1], tf.float32),
+    'y': tf.io.VarLenFeature(tf.float32), 'seq': tf.io.VarLenFeature(tf.string),
+    'rating': tf.io.FixedLenFeature([1], tf.int64),
+}
+
+
+@pytest.fixture(scope='module')
+def transformed(tmp_path_factory):
+  metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft')),
+                        force_tf_compat_v1=False):
+    (data, _), _ = ((ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
+        lambda inputs: preprocessing.preprocessing_fn(
+            inputs, {'feature_spec': SPEC.to_dict()})))
+  return data
+
+
+def col(rows, name):
+  return np.array([r[preprocessing.transformed_name(name)] for r in rows])
+
+
+def test_numeric_z_score(transformed):
+  x = np.array([1, 2, 3, 4.0])
+  np.testing.assert_allclose(col(transformed, 'x'), (x - x.mean()) / x.std(), rtol=1e-5)
+
+
+def test_numeric_log_and_missing_default(transformed):
+  y = np.array([0.0, 1.0, 2.0, 0.0])  # log1p of the values; the missing cell is 0
+  np.testing.assert_allclose(col(transformed, 'y'), (y - y.mean()) / y.std(), rtol=1e-5)
+
+
+def test_vocabulary_ids_by_frequency(transformed):
+  np.testing.assert_array_equal(col(transformed, 'c'), [0, 1, 0, 0])
+
+
+def test_frequency_threshold_sends_rare_values_to_oov(transformed):
+  # 'b' is seen once < min_frequency 2: the vocabulary is ['a'], so 'b' is OOV id 1.
+  np.testing.assert_array_equal(col(transformed, 'rare'), [0, 1, 0, 0])
+
+
+def test_hashing(transformed):
+  expected = tf.strings.to_hash_bucket_fast(['5', '6', '7', '5'], 10).numpy()
+  np.testing.assert_array_equal(col(transformed, 'h'), expected)
+  assert col(transformed, 'h')[0] == col(transformed, 'h')[3]
+
+
+def test_sequence_truncated_padded_and_shifted(transformed):
+  # After truncation to 3 tokens: b x4, a x2, c x1 -> ids b=0, a=1, c=2; +1, 0 = padding.
+  np.testing.assert_array_equal(col(transformed, 'seq'),
+                                [[2, 2, 3], [0, 0, 0], [1, 0, 0], [1, 1, 1]])
+
+
+def test_label_threshold(transformed):
+  np.testing.assert_array_equal(col(transformed, 'liked'), [1, 0, 1, 0])
+
+
+def test_needs_the_spec():
+  with pytest.raises(ValueError, match='feature_spec'):
+    preprocessing.preprocessing_fn({}, {})
