@@ -213,18 +213,12 @@ def sequence_match(seq_tokens: np.ndarray, seq_offsets: np.ndarray,
 
 
 def parse_seq(seq: Sequence[Optional[str]]):
-  """Splits ``seq`` strings ("12 7 40") into flat int tokens and row offsets."""
-  arr = pa.array(seq, pa.string())
-  lists = pc.split_pattern(pc.fill_null(arr, ''), ' ')
-  tokens = pc.cast(pc.drop_null(pc.list_flatten(lists)), pa.string())
-  # "" (no history) splits to [""]; drop those tokens and recompute offsets.
-  lens = np.asarray(pc.list_value_length(lists).to_numpy(zero_copy_only=False), np.int64)
-  tok = np.asarray(tokens.to_numpy(zero_copy_only=False), dtype=object)
-  empty = np.repeat(np.asarray(pc.equal(pc.fill_null(arr, ''), '')), lens)
-  tok = tok[~empty]
-  lens = lens - np.asarray(pc.equal(pc.fill_null(arr, ''), ''), np.int64)
-  offsets = np.concatenate([[0], np.cumsum(lens)])
-  return tok.astype(np.int64), offsets
+  """Splits ``seq`` strings ("12 7 40"; empty or None for no history) into flat int
+  tokens and row offsets, the form :func:`sequence_match` takes."""
+  cells = [c or '' for c in seq]
+  lengths = np.fromiter((len(c.split()) for c in cells), np.int64, len(cells))
+  tokens = np.array(' '.join(c for c in cells if c).split(), dtype=np.int64)
+  return tokens, np.concatenate([[0], np.cumsum(lengths)])
 
 
 def generate(n: int, seed: int = 0, spurious: bool = False, drift_at: float = 0.8,
