@@ -78,7 +78,7 @@ def _read(path: str, fmt: str, columns: List[str]) -> pa.Table:
       strings_can_be_null=True))
 
 
-def _check_numeric(table: pa.Table, column: str, path: str, row_offset: int) -> None:
+def _check_numeric(table: pa.Table, column: str, path: str) -> None:
   col = table.column(column)
   if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) \
       or pa.types.is_boolean(col.type):
@@ -95,7 +95,7 @@ def _check_numeric(table: pa.Table, column: str, path: str, row_offset: int) -> 
     try:
       float(v)
     except ValueError:
-      raise InputError(f'{path}: column "{column}", data row {i + 1 + row_offset}: '
+      raise InputError(f'{path}: column "{column}", data row {i + 1}: '
                        f'{v!r} is not a number') from None
 
 
@@ -110,6 +110,6 @@ def check_data(folder: str, spec: fs.FeatureSpec) -> Dict[str, int]:
     if table.num_rows == 0:
       raise InputError(f'{path}: has a header but no rows')
     for column in numeric:
-      _check_numeric(table, column, path, 0)
+      _check_numeric(table, column, path)
     rows += table.num_rows
   return {'files': len(files), 'rows': rows, 'format': fmt}

@@ -2,7 +2,7 @@
 
 Components (ids as they appear in ML Metadata and the pipeline root):
 
-* ``CsvExampleGen`` or ``ParquetExampleGen``: train / eval / test by hash buckets of the
+* ``CsvExampleGen``, or ``FileBasedExampleGen`` with :mod:`components.parquet_example_gen`: train / eval / test by hash buckets of the
   spec's ``split`` ratio (of ``split_key`` if set), deterministic.
 * ``StatisticsGen``, ``SchemaGen`` (inferred) and ``ExampleValidator``.
 * ``Transform``: ``transform.preprocessing.preprocessing_fn``, analysed on train.
@@ -19,9 +19,10 @@ import os
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from tfx import v1 as tfx  # noqa: E402
-from tfx.components.example_gen.custom_executors import parquet_executor  # noqa: E402
+from tfx.components import FileBasedExampleGen  # noqa: E402
 from tfx.dsl.components.base import executor_spec  # noqa: E402
 
+from components import parquet_example_gen  # noqa: E402
 from pipeline import evaluation  # noqa: E402
 from pipeline.configs import PipelineConfig  # noqa: E402
 from pipeline.input_check import data_format  # noqa: E402
@@ -42,9 +43,9 @@ def _example_gen(config: PipelineConfig, spec: fs.FeatureSpec, fmt: str):
     split_config.partition_feature_name = spec.split_key
   output = tfx.proto.Output(split_config=split_config)
   if fmt == 'parquet':
-    return tfx.components.FileBasedExampleGen(
+    return FileBasedExampleGen(
         input_base=config.data_root, output_config=output,
-        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor)
+        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_example_gen.Executor)
     ).with_id('ExampleGen')
   return tfx.components.CsvExampleGen(input_base=config.data_root,
                                       output_config=output).with_id('ExampleGen')

@@ -1,0 +1,81 @@
+"""ExampleGen reads CSV and Parquet folders into train / eval / test at the spec's ratio."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx import v1 as tfx
+
+from datagen import synthetic
+from pipeline import configs
+from pipeline.pipeline import _example_gen
+from transform import feature_spec as fs
+
+from conftest import REPO_ROOT
+
+ROWS = 2000
+
+
+def _run_example_gen(tmp_path, data_root, fmt, name):
+  spec = fs.load(os.path.join(REPO_ROOT, 'specs', 'default.yaml'))
+  config = configs.PipelineConfig(pipeline_name=name, data_root=data_root,
+                                  pipeline_root=str(tmp_path / 'tfx'))
+  gen = _example_gen(config, spec, fmt)
+  tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+      pipeline_name=name, pipeline_root=os.path.join(config.pipeline_root, name),
+      components=[gen], metadata_connection_config=tfx.orchestration.metadata
+      .sqlite_metadata_connection_config(config.metadata),
+      beam_pipeline_args=config.beam_pipeline_args()))
+  root = os.path.join(config.pipeline_root, name, 'ExampleGen', 'examples')
+  (run,) = os.listdir(root)
+  out = {}
+  for split in ('train', 'eval', 'test'):
+    folder = os.path.join(root, run, f'Split-{split}')
+    files = [os.path.join(folder, f) for f in os.listdir(folder)]
+    times = []
+    for rec in tf.data.TFRecordDataset(files, compression_type='GZIP'):
+      ex = tf.train.Example.FromString(rec.numpy())
+      times.append(ex.features.feature['event_time'].int64_list.value[0])
+      if split == 'train' and len(times) == 1:
+        f = ex.features.feature
+        assert f['seq'].bytes_list.value or not f['seq'].ListFields()
+        assert f['clicked'].int64_list.value[0] in (0, 1)
+    out[split] = sorted(times)
+  return out
+
+
+@pytest.fixture(scope='module')
+def splits(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp('eg')
+  table = synthetic.generate(ROWS, seed=5)
+  synthetic.write(table, str(tmp / 'data'), ('csv', 'parquet'))
+  out = {fmt: _run_example_gen(tmp, str(tmp / 'data' / fmt), fmt, f'eg-{fmt}')
+         for fmt in ('csv', 'parquet')}
+  out['times'] = sorted(table.column('event_time').to_pylist())
+  return out
+
+
+@pytest.mark.parametrize('fmt', ['csv', 'parquet'])
+def test_every_row_in_one_split_at_the_spec_ratio(splits, fmt):
+  s = splits[fmt]
+  everything = s['train'] + s['eval'] + s['test']
+  assert sorted(everything) == splits['times']  # each row exactly once
+  assert 0.74 * ROWS < len(s['train']) < 0.86 * ROWS
+  assert 0.06 * ROWS < len(s['eval']) < 0.14 * ROWS
+  assert 0.06 * ROWS < len(s['test']) < 0.14 * ROWS
+
+
+def test_parquet_rows_keep_zeros():
+  from components.parquet_example_gen import row_to_example
+  ex = row_to_example({'label': np.int64(0), 'price': 0.0, 'cat': 0, 'flag': False,
+                       'name': 'a', 'empty': '', 'missing': None, 'ids': np.array([0, 3])})
+  f = ex.features.feature
+  assert list(f['label'].int64_list.value) == [0]
+  assert list(f['price'].float_list.value) == [0.0]
+  assert list(f['cat'].int64_list.value) == [0]
+  assert list(f['flag'].int64_list.value) == [0]
+  assert list(f['name'].bytes_list.value) == [b'a']
+  assert not f['empty'].ListFields() and not f['missing'].ListFields()
+  assert list(f['ids'].int64_list.value) == [0, 3]
+  with pytest.raises(TypeError, match='unsupported'):
+    row_to_example({'x': {'nested': 1}})
