@@ -27,7 +27,8 @@ $(STAMP): setup.py requirements/constraints.txt
 	@touch $@
 
 run: $(STAMP)
-	$(VENV)/bin/python -m pipeline.local_runner $(RUN_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore::FutureWarning \
+	    $(VENV)/bin/python -m pipeline.local_runner $(RUN_ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest tests $(TEST_ARGS)
