@@ -1,0 +1,174 @@
+"""Multi-scale retention (MSR), the building block of RE-SORT's interaction streams.
+
+Retention (Sun et al., 2023, "Retentive Network") replaces attention's softmax with an
+exponential decay. For one head with decay ``gamma`` over a sequence ``x_1..x_N``::
+
+    q_n = xpos(x_n W_Q, n),  k_m = xpos(x_m W_K, m, downscale),  v_m = x_m W_V
+    o_n = sum_{m <= n} gamma^(n - m) (q_n . k_m) v_m                    (parallel form)
+    S_n = gamma S_{n-1} + k_n^T v_n,   o_n = q_n S_n                     (recurrent form)
+
+The two forms are equal; the parallel one trains on whole sequences at once, the
+recurrent one needs O(1) state per step at inference. In RE-SORT the sequence axis is the
+feature fields (in the feature spec's order), not time.
+
+A :class:`MultiScaleRetention` layer (pre-norm residual block)::
+
+    h = LayerNorm(x)
+    Y = GroupNorm_heads(concat_h Retention_h(h))        # one decay per head
+    out = x + Dropout((swish(h W_G) * Y) W_O)
+
+Decays follow RetNet's schedule ``gamma_h = 1 - 2^(-5 - h)`` (:func:`retnet_gammas`), so
+each head looks at a different range of fields ("multi-scale"). XPOS (Sun et al., 2022,
+"A Length-Extrapolatable Transformer") rotates queries and keys by position and scales
+them by ``zeta_i^(n / scale_base)`` (keys by the inverse), so ``q_n . k_m`` depends only on
+``n - m``. There is no softmax, and no score normalisation: GroupNorm, applied per head
+and position, makes the output invariant to such per-row scales.
+
+Written here because neither tf_keras nor TensorFlow Recommenders has a retention layer.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ['TF_USE_LEGACY_KERAS'] = '1'
+
+from typing import Optional, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+
+def retnet_gammas(num_heads: int) -> np.ndarray:
+  """RetNet's per-head decays: ``1 - 2^(-5 - h)`` for ``h = 0 .. num_heads - 1``."""
+  return 1.0 - 2.0 ** (-5.0 - np.arange(num_heads, dtype=np.float64))
+
+
+def xpos(x: tf.Tensor, positions: tf.Tensor, scale_base: float = 512.0,
+         downscale: bool = False) -> tf.Tensor:
+  """Applies XPOS to ``x`` of shape [..., N, d] (d even) at integer ``positions`` [N].
+
+  Channel pair ``(2i, 2i+1)`` at position ``n`` is rotated by ``n * theta_i`` with
+  ``theta_i = 10000^(-2i/d)`` and scaled by ``zeta_i^(n / scale_base)``, where
+  ``zeta_i = (2i + 0.4 d) / (1.4 d)``; ``downscale`` (for keys) uses ``zeta_i^(-n/...)``.
+  """
+  d = x.shape[-1]
+  if d % 2:
+    raise ValueError(f'XPOS needs an even head dimension, got {d}')
+  half = d // 2
+  pos = tf.cast(positions, x.dtype)[:, None]                              # [N, 1]
+  i = tf.range(half, dtype=x.dtype)[None, :]                               # [1, d/2]
+  zeta = (2.0 * i + 0.4 * d) / (1.4 * d)
+  scale = zeta ** (pos / scale_base)
+  if downscale:
+    scale = 1.0 / scale
+  angle = pos * (10000.0 ** (-2.0 * i / d))
+  cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale                 # [N, d/2]
+  x_even, x_odd = x[..., 0::2], x[..., 1::2]
+  rot_even = x_even * cos - x_odd * sin
+  rot_odd = x_odd * cos + x_even * sin
+  return tf.reshape(tf.stack([rot_even, rot_odd], axis=-1), tf.shape(x))
+
+
+class MultiScaleRetention(keras.layers.Layer):
+  """A residual multi-scale retention block over a [batch, N, dim] sequence.
+
+  Args:
+    num_heads: retention heads; ``dim`` (the input width) must divide by it and each
+      head's width must be even (XPOS rotates channel pairs).
+    gammas: per-head decays; default :func:`retnet_gammas`.
+    dropout: on the block's output before the residual sum.
+    scale_base: XPOS scale base.
+    use_residual: add the input to the output.
+
+  ``call(x)`` uses the parallel form; :meth:`recurrent` computes the same output one
+  position at a time from an O(1) state.
+  """
+
+  def __init__(self, num_heads: int = 2, gammas: Optional[Sequence[float]] = None,
+               dropout: float = 0.0, scale_base: float = 512.0, use_residual: bool = True,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.num_heads = num_heads
+    self.gammas = None if gammas is None else [float(g) for g in gammas]
+    self.dropout = dropout
+    self.scale_base = scale_base
+    self.use_residual = use_residual
+    if self.gammas is not None and len(self.gammas) != num_heads:
+      raise ValueError(f'{len(self.gammas)} gammas for {num_heads} heads')
+
+  def build(self, input_shape):
+    dim = int(input_shape[-1])
+    if dim % self.num_heads or (dim // self.num_heads) % 2:
+      raise ValueError(f'dim {dim} must split into {self.num_heads} heads of even width')
+    self.dim = dim
+    self.head_dim = dim // self.num_heads
+    dense = lambda name: keras.layers.Dense(dim, use_bias=False, name=name)  # noqa: E731
+    self.q_proj, self.k_proj, self.v_proj = dense('q'), dense('k'), dense('v')
+    self.g_proj, self.o_proj = dense('gate'), dense('out')
+    for layer in (self.q_proj, self.k_proj, self.v_proj, self.g_proj, self.o_proj):
+      layer.build(input_shape)
+    self.pre_norm = keras.layers.LayerNormalization(epsilon=1e-5, name='pre_norm')
+    self.pre_norm.build(input_shape)
+    self.group_norm = keras.layers.GroupNormalization(groups=self.num_heads, epsilon=1e-5,
+                                                      name='group_norm')
+    self.group_norm.build(input_shape)
+    self.drop = keras.layers.Dropout(self.dropout)
+    gammas = self.gammas if self.gammas is not None else retnet_gammas(self.num_heads)
+    self.log_gamma = tf.constant(np.log(gammas), self.compute_dtype)        # [H]
+    super().build(input_shape)
+
+  def _qkv(self, h):
+    """Heads of q, k, v: [batch, H, N, head_dim], with XPOS on q and k."""
+    n = tf.shape(h)[1]
+    positions = tf.range(n)
+
+    def heads(t):
+      t = tf.reshape(t, [tf.shape(t)[0], n, self.num_heads, self.head_dim])
+      return tf.transpose(t, [0, 2, 1, 3])
+    scale = self.head_dim ** -0.5
+    q = xpos(heads(self.q_proj(h)), positions, self.scale_base) * scale
+    k = xpos(heads(self.k_proj(h)), positions, self.scale_base, downscale=True)
+    return q, k, heads(self.v_proj(h))
+
+  def _finish(self, x, h, o, training):
+    """GroupNorm, swish gate, output projection, dropout and residual."""
+    o = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [tf.shape(o)[0], tf.shape(o)[2], self.dim])
+    y = self.group_norm(o)
+    y = self.o_proj(tf.nn.swish(self.g_proj(h)) * y)
+    y = self.drop(y, training=training)
+    return x + y if self.use_residual else y
+
+  def decay_mask(self, n) -> tf.Tensor:
+    """D[h, i, j] = gamma_h^(i - j) for i >= j, else 0: shape [H, N, N]."""
+    idx = tf.range(n)
+    diff = tf.cast(idx[:, None] - idx[None, :], self.compute_dtype)
+    causal = diff >= 0
+    decay = tf.exp(self.log_gamma[:, None, None] * tf.maximum(diff, 0.0)[None])
+    return tf.where(causal[None], decay, tf.zeros_like(decay))
+
+  def call(self, x, training=None):
+    h = self.pre_norm(x)
+    q, k, v = self._qkv(h)
+    scores = tf.matmul(q, k, transpose_b=True) * self.decay_mask(tf.shape(x)[1])[None]
+    return self._finish(x, h, tf.matmul(scores, v), training)
+
+  def recurrent(self, x, training=None):
+    """The same output as ``call``, by the recurrence over positions (inference)."""
+    h = self.pre_norm(x)
+    q, k, v = self._qkv(h)
+    gamma = tf.exp(self.log_gamma)[None, :, None, None]                     # [1, H, 1, 1]
+    state = tf.zeros([tf.shape(x)[0], self.num_heads, self.head_dim, self.head_dim],
+                     x.dtype)
+    outputs = []
+    for t in range(x.shape[1]):
+      state = gamma * state + tf.einsum('bhd,bhe->bhde', k[:, :, t], v[:, :, t])
+      outputs.append(tf.einsum('bhd,bhde->bhe', q[:, :, t], state))
+    return self._finish(x, h, tf.stack(outputs, axis=2), training)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_heads=self.num_heads, gammas=self.gammas, dropout=self.dropout,
+                  scale_base=self.scale_base, use_residual=self.use_residual)
+    return config
