@@ -1,0 +1,50 @@
+"""Temperature scaling: fitting recovers a known temperature; the layer applies it."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from trainer.layers import calibration
+
+
+def _synthetic(t0, b0, n=200_000, seed=0):
+  rng = np.random.default_rng(seed)
+  z = rng.normal(-3.0, 2.0, n)            # overconfident logits of a CTR-like model
+  p = 1 / (1 + np.exp(-(z / t0 + b0)))    # the truth is a tempered version
+  return z, (rng.random(n) < p).astype(np.float64)
+
+
+def test_recovers_known_temperature():
+  z, y = _synthetic(t0=2.5, b0=0.0)
+  t, b = calibration.fit_temperature(z, y)
+  assert t == pytest.approx(2.5, rel=0.03) and b == 0.0
+  assert calibration.binary_nll(z / t, y) < calibration.binary_nll(z, y)
+
+
+def test_recovers_temperature_and_bias():
+  z, y = _synthetic(t0=0.6, b0=-0.7, seed=1)
+  t, b = calibration.fit_temperature(z, y, fit_bias=True)
+  assert t == pytest.approx(0.6, rel=0.03)
+  assert b == pytest.approx(-0.7, abs=0.05)
+
+
+def test_layer_applies_and_saves(tmp_path):
+  inputs = keras.Input((1,))
+  layer = calibration.TemperatureScaling(name='temperature')
+  model = keras.Model(inputs, tf.sigmoid(layer(inputs)))
+  layer.set_calibration(2.0, 0.5)
+  out = model(np.array([[4.0]], np.float32)).numpy()
+  assert out[0, 0] == pytest.approx(1 / (1 + np.exp(-(4.0 / 2.0 + 0.5))), rel=1e-6)
+  assert not layer.trainable_weights  # fitted after training, never by the optimiser
+  model.save(str(tmp_path / 'm'), save_format='tf')
+  loaded = tf.saved_model.load(str(tmp_path / 'm'))
+  np.testing.assert_allclose(loaded(tf.constant([[4.0]])).numpy(), out, rtol=1e-6)
+  with pytest.raises(ValueError, match='positive'):
+    layer.set_calibration(0.0)
+
+
+def test_bad_inputs():
+  with pytest.raises(ValueError, match='equally many'):
+    calibration.fit_temperature([1.0, 2.0], [1.0])
+  with pytest.raises(ValueError, match='0 or 1'):
+    calibration.fit_temperature([1.0, 2.0], [1.0, 0.5])

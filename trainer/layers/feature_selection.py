@@ -1,0 +1,120 @@
+"""FinalMLP's feature selection and interaction aggregation (Mao et al., 2023), used by RE-SORT.
+
+* :class:`FeatureSelection` makes two gated *views* of the flattened field embeddings:
+  ``view_i = e * 2 sigmoid(MLP_i(context_i))``, where the context is the embeddings of
+  chosen fields (or, with none, a learned vector). Gates lie in (0, 2) and start near 1,
+  so each stream can amplify or silence fields.
+* :class:`InteractionAggregation` fuses two stream outputs ``x`` and ``y`` into a logit
+  with a multi-head bilinear term: ``w_x.x + w_y.y + sum_h x_h^T W_h y_h + b``, where the
+  ``h``-th head takes the ``h``-th chunk of each input.
+
+Written here because neither tf_keras nor TensorFlow Recommenders provides them.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ['TF_USE_LEGACY_KERAS'] = '1'
+
+from typing import Sequence  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+
+class FeatureSelection(keras.layers.Layer):
+  """Two gated views of ``embeddings`` [batch, width].
+
+  Args:
+    hidden_units: the gate MLPs' hidden widths (the seed uses [64]).
+    dropout: inside the gate MLPs.
+
+  ``call(embeddings, contexts=(ctx1, ctx2))``: each context is a [batch, c] tensor, or
+  None for a learned, input-independent context. Returns ``(view1, view2)``.
+  """
+
+  def __init__(self, hidden_units: Sequence[int] = (64,), dropout: float = 0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.hidden_units = list(hidden_units)
+    self.dropout = dropout
+
+  def build(self, input_shape):
+    width = int(input_shape[-1])
+    self.bias_context = [self.add_weight(f'context_{i}', shape=(1, width),
+                                         initializer='zeros') for i in (1, 2)]
+    self.gates = []
+    for i in (1, 2):
+      layers = []
+      for j, units in enumerate(self.hidden_units):
+        layers.append(keras.layers.Dense(units, activation='relu', name=f'gate{i}_{j}'))
+        if self.dropout:
+          layers.append(keras.layers.Dropout(self.dropout))
+      # Zero-initialised output: gates start at exactly 2 sigmoid(0) = 1.
+      layers.append(keras.layers.Dense(width, kernel_initializer='zeros',
+                                       name=f'gate{i}_out'))
+      self.gates.append(keras.Sequential(layers, name=f'gate{i}'))
+    super().build(input_shape)
+
+  def gate_values(self, embeddings, contexts=(None, None), training=None):
+    """The two gates, each [batch, width] in (0, 2)."""
+    out = []
+    for i, ctx in enumerate(contexts):
+      if ctx is None:
+        ctx = tf.tile(self.bias_context[i], [tf.shape(embeddings)[0], 1])
+      out.append(2.0 * tf.sigmoid(self.gates[i](ctx, training=training)))
+    return out
+
+  def call(self, embeddings, contexts=(None, None), training=None):
+    g1, g2 = self.gate_values(embeddings, contexts, training)
+    return embeddings * g1, embeddings * g2
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(hidden_units=self.hidden_units, dropout=self.dropout)
+    return config
+
+
+class InteractionAggregation(keras.layers.Layer):
+  """Multi-head bilinear fusion of two streams into one logit [batch, 1].
+
+  Args:
+    num_heads: both inputs' widths must divide by it.
+  """
+
+  def __init__(self, num_heads: int = 1, **kwargs):
+    super().__init__(**kwargs)
+    self.num_heads = num_heads
+
+  def build(self, input_shape):
+    x_shape, y_shape = input_shape
+    dx, dy = int(x_shape[-1]), int(y_shape[-1])
+    if dx % self.num_heads or dy % self.num_heads:
+      raise ValueError(f'widths {dx} and {dy} must divide by num_heads={self.num_heads}')
+    self.dx, self.dy = dx // self.num_heads, dy // self.num_heads
+    self.w_x = keras.layers.Dense(1, name='w_x')
+    self.w_y = keras.layers.Dense(1, use_bias=False, name='w_y')
+    self.w_x.build(x_shape)
+    self.w_y.build(y_shape)
+    self.bilinear = self.add_weight(
+        'bilinear', shape=(self.num_heads, self.dx, self.dy),
+        initializer=keras.initializers.GlorotUniform())
+    super().build(input_shape)
+
+  def call(self, inputs):
+    x, y = inputs
+    xh = tf.reshape(x, [-1, self.num_heads, self.dx])
+    yh = tf.reshape(y, [-1, self.num_heads, self.dy])
+    bilinear = tf.einsum('bhi,hij,bhj->b', xh, self.bilinear, yh)[:, None]
+    return self.w_x(x) + self.w_y(y) + bilinear
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_heads=self.num_heads)
+    return config
+
+
+def count_dense(widths: Sequence[int], bias: bool = True) -> int:
+  """Parameters of a chain of Dense layers ``widths[0] -> widths[1] -> ...``."""
+  return sum(a * b + (b if bias else 0) for a, b in zip(widths, widths[1:]))
+
