@@ -40,6 +40,8 @@ def test_interaction_aggregation_matches_formula():
   y = rng.normal(size=(3, 6)).astype(np.float32)
   out = layer((tf.constant(x), tf.constant(y))).numpy()
   assert out.shape == (3, 1)
+  layer.bilinear.assign(tf.random.stateless_normal(layer.bilinear.shape, seed=[1, 2]))
+  out = layer((tf.constant(x), tf.constant(y))).numpy()
   wx, bx = [w.numpy() for w in layer.w_x.weights]
   wy = layer.w_y.weights[0].numpy()
   W = layer.bilinear.numpy()

@@ -96,9 +96,11 @@ class InteractionAggregation(keras.layers.Layer):
     self.w_y = keras.layers.Dense(1, use_bias=False, name='w_y')
     self.w_x.build(x_shape)
     self.w_y.build(y_shape)
-    self.bilinear = self.add_weight(
-        'bilinear', shape=(self.num_heads, self.dx, self.dy),
-        initializer=keras.initializers.GlorotUniform())
+    # Zero start: the layer begins as a linear model of the two streams (the gradient of
+    # the bilinear term, x y^T, is non-zero). A Glorot start sums dx*dy random products
+    # into the logit and makes the first epochs overconfident at CTR base rates.
+    self.bilinear = self.add_weight('bilinear', shape=(self.num_heads, self.dx, self.dy),
+                                    initializer='zeros')
     super().build(input_shape)
 
   def call(self, inputs):
