@@ -48,3 +48,38 @@ def test_bad_inputs():
     calibration.fit_temperature([1.0, 2.0], [1.0])
   with pytest.raises(ValueError, match='0 or 1'):
     calibration.fit_temperature([1.0, 2.0], [1.0, 0.5])
+
+
+def _ece(p, y, bins=10):
+  idx = np.minimum((p * bins).astype(int), bins - 1)
+  return sum(abs(y[idx == b].sum() - p[idx == b].sum()) for b in range(bins)) / len(p)
+
+
+@pytest.mark.parametrize('name', ['temperature', 'platt', 'isotonic'])
+def test_calibrators_share_one_interface(name):
+  z, y = _synthetic(t0=2.0, b0=0.3, n=100_000, seed=2)
+  zv, yv = _synthetic(t0=2.0, b0=0.3, n=50_000, seed=3)
+  cal = calibration.make_calibrator(name).fit(z, y)
+  p = cal.predict(zv)
+  raw = 1 / (1 + np.exp(-zv))
+  assert _ece(p, yv) < _ece(raw, yv) / 3  # ECE before vs after, on fresh data
+  layer = cal.layer()
+  out = layer(tf.constant(zv[:512, None], tf.float32)).numpy().ravel()
+  np.testing.assert_allclose(out, p[:512], rtol=1e-4, atol=1e-6)
+  with pytest.raises(ValueError, match='unknown calibration'):
+    calibration.make_calibrator('beta')
+
+
+def test_isotonic_layer_is_monotone_and_saves(tmp_path):
+  z, y = _synthetic(t0=1.5, b0=0.0, n=20_000, seed=4)
+  cal = calibration.IsotonicCalibrator(max_knots=16).fit(z, y)
+  assert len(cal.knots_x) <= 16
+  grid = np.linspace(-10, 5, 200)
+  out = cal.layer()(tf.constant(grid[:, None], tf.float32)).numpy().ravel()
+  assert np.all(np.diff(out) >= -1e-7)
+  inputs = keras.Input((1,))
+  model = keras.Model(inputs, cal.layer()(inputs))
+  model.save(str(tmp_path / 'iso'), save_format='tf')
+  loaded = tf.saved_model.load(str(tmp_path / 'iso'))
+  np.testing.assert_allclose(loaded(tf.constant(grid[:, None], tf.float32)).numpy().ravel(),
+                             out, rtol=1e-6)

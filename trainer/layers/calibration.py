@@ -4,7 +4,8 @@
 non-trainable weights, so they are saved inside the SavedModel and serving returns
 calibrated probabilities. :func:`fit_temperature` finds them by minimising the binary
 negative log-likelihood on held-out (logit, label) pairs (Guo et al., 2017), with the
-bias optional (with the bias this is Platt scaling on the logit).
+bias optional (with the bias this is Platt scaling on the logit). Platt and isotonic
+calibration sit behind the same :class:`Calibrator` interface (:func:`make_calibrator`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Tuple  # noqa: E402
+from typing import Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy import optimize  # noqa: E402
+import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 
@@ -79,3 +81,117 @@ def binary_nll(logits, labels) -> float:
 
 
 
+class IsotonicCalibration(keras.layers.Layer):
+  """Maps logits to probabilities through a monotone piecewise-linear curve.
+
+  The curve's knots (``x``: uncalibrated probabilities, ascending; ``y``: calibrated ones)
+  are constants of the layer, so it saves inside the SavedModel.
+  """
+
+  def __init__(self, knots_x: Sequence[float], knots_y: Sequence[float], **kwargs):
+    super().__init__(**kwargs)
+    self.knots_x = [float(v) for v in knots_x]
+    self.knots_y = [float(v) for v in knots_y]
+    if len(self.knots_x) != len(self.knots_y) or len(self.knots_x) < 2:
+      raise ValueError('need at least two (x, y) knots of equal count')
+
+  def call(self, logits):
+    x = tf.constant(self.knots_x, self.compute_dtype)
+    y = tf.constant(self.knots_y, self.compute_dtype)
+    p = tf.clip_by_value(tf.sigmoid(logits), x[0], x[-1])
+    flat = tf.reshape(p, [-1])
+    i = tf.clip_by_value(tf.searchsorted(x, flat, side='right') - 1, 0, len(self.knots_x) - 2)
+    x0, x1 = tf.gather(x, i), tf.gather(x, i + 1)
+    y0, y1 = tf.gather(y, i), tf.gather(y, i + 1)
+    w = tf.where(x1 > x0, (flat - x0) / tf.maximum(x1 - x0, 1e-12), tf.zeros_like(flat))
+    return tf.reshape(y0 + w * (y1 - y0), tf.shape(p))
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(knots_x=self.knots_x, knots_y=self.knots_y)
+    return config
+
+
+class Calibrator:
+  """Post-hoc calibration of one task's logits, fitted on the validation split.
+
+  ``fit(logits, labels)`` then ``predict(logits)`` (probabilities, NumPy) or ``layer()``
+  (a tf_keras layer from logits to probabilities, to place at the end of the model).
+  """
+  name = ''
+
+  def fit(self, logits, labels) -> 'Calibrator':
+    raise NotImplementedError
+
+  def predict(self, logits) -> np.ndarray:
+    raise NotImplementedError
+
+  def layer(self) -> keras.layers.Layer:
+    raise NotImplementedError
+
+
+class TemperatureCalibrator(Calibrator):
+  """Temperature scaling; with ``fit_bias`` it is Platt scaling of the logit."""
+
+  def __init__(self, fit_bias: bool = False):
+    self.fit_bias = fit_bias
+    self.name = 'platt' if fit_bias else 'temperature'
+    self.temperature, self.bias = 1.0, 0.0
+
+  def fit(self, logits, labels):
+    self.temperature, self.bias = fit_temperature(logits, labels, self.fit_bias)
+    return self
+
+  def predict(self, logits):
+    z = np.asarray(logits, np.float64) / self.temperature + self.bias
+    return 1.0 / (1.0 + np.exp(-z))
+
+  def layer(self):
+    scaling = TemperatureScaling(name=f'{self.name}_scaling')
+    inputs = keras.Input(shape=(1,))
+    model = keras.Model(inputs, keras.layers.Activation('sigmoid')(scaling(inputs)),
+                        name=f'{self.name}_calibration')
+    scaling.set_calibration(self.temperature, self.bias)
+    return model
+
+
+class IsotonicCalibrator(Calibrator):
+  """Isotonic regression of the label on the predicted probability (scikit-learn's fit),
+  kept as at most ``max_knots`` interpolation knots."""
+  name = 'isotonic'
+
+  def __init__(self, max_knots: int = 256):
+    self.max_knots = max_knots
+    self.knots_x = self.knots_y = None
+
+  def fit(self, logits, labels):
+    from sklearn.isotonic import IsotonicRegression
+    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64).ravel()))
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds='clip').fit(
+        p, np.asarray(labels, np.float64).ravel())
+    x, y = iso.X_thresholds_, iso.y_thresholds_
+    if len(x) > self.max_knots:
+      keep = np.unique(np.linspace(0, len(x) - 1, self.max_knots).round().astype(int))
+      x, y = x[keep], y[keep]
+    if len(x) < 2:  # a constant curve (e.g. one distinct prediction)
+      x, y = np.array([0.0, 1.0]), np.array([y[0], y[0]])
+    self.knots_x, self.knots_y = x, y
+    return self
+
+  def predict(self, logits):
+    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+    return np.interp(p, self.knots_x, self.knots_y)
+
+  def layer(self):
+    return IsotonicCalibration(self.knots_x, self.knots_y, name='isotonic_calibration')
+
+
+CALIBRATORS = {'temperature': lambda: TemperatureCalibrator(False),
+               'platt': lambda: TemperatureCalibrator(True),
+               'isotonic': IsotonicCalibrator}
+
+
+def make_calibrator(name: str) -> Calibrator:
+  if name not in CALIBRATORS:
+    raise ValueError(f'unknown calibration {name!r}; choose from {sorted(CALIBRATORS)}')
+  return CALIBRATORS[name]()
