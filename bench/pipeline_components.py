@@ -20,14 +20,8 @@ from bench.common import write_results  # noqa: E402
 
 
 def component_seconds(metadata_path):
-  from ml_metadata.metadata_store import metadata_store
-  from ml_metadata.proto import metadata_store_pb2
-  c = metadata_store_pb2.ConnectionConfig()
-  c.sqlite.filename_uri = metadata_path
-  store = metadata_store.MetadataStore(c)
-  types = {t.id: t.name.rsplit('.', 1)[-1] for t in store.get_execution_types()}
-  return {types[e.type_id]: (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1e3
-          for e in store.get_executions()}
+  from pipeline.local_runner import executions
+  return {name: seconds for _, name, _, seconds in executions(metadata_path)}
 
 
 def run_size(rows, train_steps, workdir):

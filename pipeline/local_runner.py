@@ -60,6 +60,19 @@ def run(config: configs.PipelineConfig) -> Dict[str, object]:
   return report
 
 
+def executions(metadata_path: str):
+  """Every execution in the ML Metadata store: (id, component type, state, seconds)."""
+  from ml_metadata.metadata_store import metadata_store
+  from ml_metadata.proto import metadata_store_pb2
+  c = metadata_store_pb2.ConnectionConfig()
+  c.sqlite.filename_uri = metadata_path
+  store = metadata_store.MetadataStore(c)
+  types = {t.id: t.name.rsplit('.', 1)[-1] for t in store.get_execution_types()}
+  return [(e.id, types[e.type_id], e.last_known_state,
+           (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1e3)
+          for e in store.get_executions()]
+
+
 def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
   """The latest run's evaluation metrics, blessing and pushed version, from MLMD."""
   from pipeline import evaluation

@@ -40,14 +40,7 @@ def _env(workdir):
 
 
 def _executions(metadata_path):
-  from ml_metadata.metadata_store import metadata_store
-  from ml_metadata.proto import metadata_store_pb2
-  c = metadata_store_pb2.ConnectionConfig()
-  c.sqlite.filename_uri = metadata_path
-  store = metadata_store.MetadataStore(c)
-  types = {t.id: t.name for t in store.get_execution_types()}
-  return [(e.id, types[e.type_id].rsplit('.', 1)[-1], e.last_known_state)
-          for e in store.get_executions()]
+  return [(i, name, state) for i, name, state, _ in local_runner.executions(metadata_path)]
 
 
 def _serialized_examples(csv_folder, spec, n=64, with_labels=False):

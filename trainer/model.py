@@ -18,6 +18,7 @@ from typing import Dict, Sequence  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers.embedding import MaskedMeanPooling  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name, vocabulary_name  # noqa: E402
 
@@ -43,19 +44,6 @@ def cardinalities(spec: fs.FeatureSpec, tf_transform_output) -> Dict[str, int]:
     out[f.name] = (tf_transform_output.vocabulary_size_by_name(vocabulary_name(f.name))
                    + f.oov_buckets + 1)
   return out
-
-
-class MaskedMeanPooling(keras.layers.Layer):
-  """Mean of a sequence's embeddings over its non-padding positions (zeros if empty)."""
-
-  def call(self, inputs, mask=None):
-    if mask is None:
-      return tf.reduce_mean(inputs, axis=1)
-    m = tf.cast(mask, inputs.dtype)[:, :, None]
-    return tf.reduce_sum(inputs * m, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1.0)
-
-  def compute_mask(self, inputs, mask=None):
-    return None
 
 
 def build_inputs(spec: fs.FeatureSpec) -> Dict[str, keras.Input]:

@@ -27,6 +27,19 @@ from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
 
+class MaskedMeanPooling(keras.layers.Layer):
+  """Mean of a sequence's embeddings over its non-padding positions (zeros if empty)."""
+
+  def call(self, inputs, mask=None):
+    if mask is None:
+      return tf.reduce_mean(inputs, axis=1)
+    m = tf.cast(mask, inputs.dtype)[:, :, None]
+    return tf.reduce_sum(inputs * m, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1.0)
+
+  def compute_mask(self, inputs, mask=None):
+    return None
+
+
 class FieldEmbedding(keras.layers.Layer):
   """Maps ``{<feature>_xf: tensor}`` to [batch, num_fields, dim].
 
@@ -59,6 +72,7 @@ class FieldEmbedding(keras.layers.Layer):
       self.tables[f.name] = keras.layers.Embedding(
           self.cardinalities[f.name], self.dim, embeddings_regularizer=reg,
           mask_zero=isinstance(f, fs.SequenceFeature), name=f'emb_{f.name}')
+    self.pool = MaskedMeanPooling()
     n_numeric = len(self._spec.numeric)
     if n_numeric:
       self.numeric_direction = self.add_weight(
@@ -79,10 +93,7 @@ class FieldEmbedding(keras.layers.Layer):
       fields.extend(tf.unstack(numeric, axis=1))
     for f in self._spec.sequence:
       ids = inputs[transformed_name(f.name)]
-      emb = self.tables[f.name](ids)
-      mask = tf.cast(ids > 0, emb.dtype)[:, :, None]
-      fields.append(tf.reduce_sum(emb * mask, axis=1)
-                    / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0))
+      fields.append(self.pool(self.tables[f.name](ids), mask=ids > 0))
     return tf.stack(fields, axis=1)
 
   def get_config(self):
