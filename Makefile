@@ -33,8 +33,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest tests $(TEST_ARGS)
 
+BENCH ?= pipeline_components models
 bench: $(STAMP)
-	$(VENV)/bin/python -m bench.pipeline_components
+	for b in $(BENCH); do $(VENV)/bin/python -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf workdir

@@ -23,13 +23,28 @@ def machine() -> str:
   return f'{os.cpu_count()} CPUs, {mem}{platform.machine()}, Python {platform.python_version()}'
 
 
-def write_results(benchmark: str, results: list) -> str:
+def write_results(benchmark: str, results: list, merge_by: str = '') -> str:
+  """Writes the results. With ``merge_by`` (e.g. ``dataset``), rows of the existing file
+  whose ``merge_by`` value this run did not produce are kept, and ``commands`` records
+  the command and date that produced each value."""
   os.makedirs(RESULTS_DIR, exist_ok=True)
   path = os.path.join(RESULTS_DIR, f'{benchmark}.json')
-  doc = {'benchmark': benchmark,
-         'command': 'python -m ' + ' '.join([f'bench.{benchmark}'] + sys.argv[1:]),
-         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-         'machine': machine(), 'results': results}
+  command = 'python -m ' + ' '.join([f'bench.{benchmark}'] + sys.argv[1:])
+  date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+  doc = {'benchmark': benchmark, 'command': command, 'date': date, 'machine': machine(),
+         'results': results}
+  if merge_by:
+    new = {r[merge_by] for r in results}
+    old = {}
+    if os.path.isfile(path):
+      with open(path) as f:
+        old = json.load(f)
+    kept = [r for r in old.get('results', []) if r.get(merge_by) not in new]
+    commands = {k: v for k, v in old.get('commands', {}).items() if k not in new}
+    for r in kept:  # files written before 'commands' existed: their run's command
+      commands.setdefault(r[merge_by], {'command': old.get('command'), 'date': old.get('date')})
+    commands.update({k: {'command': command, 'date': date} for k in new})
+    doc.update(results=kept + results, commands=commands)
   with open(path, 'w') as f:
     json.dump(doc, f, indent=1)
   return path

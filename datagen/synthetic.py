@@ -14,7 +14,9 @@ any row, under any action, can be recomputed later by :meth:`SyntheticWorld.clic
 
 Entities: 200k users (each with a fixed ``gender``, ``age_group`` and three favourite ad
 categories), 120k ads, each in one of 4k campaigns, each owned by one of 600 advertisers;
-an ad has one of 60 categories. Users and ads are drawn with power-law popularity.
+an ad has one of 60 categories (``ad_category``); ``seq`` is the user's recent
+categories, so the sequence effect needs ``seq`` read against it (target attention).
+Users and ads are drawn with power-law popularity.
 
 Click probability (``true_ctr``), for the displayed creative ``action`` ``a``::
 
@@ -87,7 +89,8 @@ for _i in range(6):
   DENSE_SPECS[f'history_{_i}'] = ('count', 1.0 + 0.2 * _i, 1.0)
 
 CATEGORICAL_COLUMNS = ('gender', 'age_group', 'inventory_id', 'day_of_week', 'hour',
-                       'user_id', 'ad_id', 'advertiser_id', 'campaign_id', 'action')
+                       'user_id', 'ad_id', 'ad_category', 'advertiser_id', 'campaign_id',
+                       'action')
 LABEL_COLUMNS = ('clicked', 'converted')
 TRUTH_COLUMNS = ('true_ctr', 'true_cvr', 'true_ctcvr')
 
@@ -250,6 +253,7 @@ def generate(n: int, seed: int = 0, spurious: bool = False, drift_at: float = 0.
   ad = w.ad_perm[np.searchsorted(w.ad_cdf, rng.random(n))]
   cols['user_id'], cols['ad_id'] = user, ad
   cols['campaign_id'] = w.ad_campaign[ad]
+  cols['ad_category'] = w.ad_category[ad]
   cols['advertiser_id'] = w.campaign_advertiser[cols['campaign_id']]
   cols['gender'], cols['age_group'] = w.user_gender[user], w.user_age[user]
   cols['inventory_id'] = rng.choice(N_INVENTORY, n, p=w.inventory_p)

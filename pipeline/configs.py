@@ -4,7 +4,9 @@ Everything a run can change without code lives here, as one :class:`PipelineConf
 that the local and Kubeflow runners fill from their flags. Runs started by the TFX CLI
 take no flags; these environment variables change their defaults: ``CTR_WORKDIR``
 (where data, artifacts and pushed models go; default ``./workdir``), ``CTR_ROWS``,
-``CTR_TRAIN_STEPS``, ``CTR_EVAL_STEPS`` and ``CTR_MIN_AUC``.
+``CTR_TRAIN_STEPS``, ``CTR_EVAL_STEPS``, ``CTR_MIN_AUC``, ``CTR_MODEL`` (one of
+:data:`MODEL_NAMES`) and ``CTR_TRAINER_CONFIG`` (a trainer-config file, see
+:func:`load_trainer_config`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,29 @@ WORKDIR = os.environ.get('CTR_WORKDIR', os.path.join(REPO_ROOT, 'workdir'))
 DEFAULT_SPEC = os.path.join(REPO_ROOT, 'specs', 'default.yaml')
 DEFAULT_DATA = os.path.join(WORKDIR, 'data', 'default', 'csv')
 DEFAULT_ROWS = _env('CTR_ROWS', 200_000, int)
+# The model zoo's names (trainer.models.MODELS; a test keeps the two equal). Kept here so
+# that choosing a model needs no TensorFlow import.
+MODEL_NAMES = ('dnn', 'dcn_v2', 'deepfm', 'autoint', 'resort', 'mtt')
+TRAINER_SECTIONS = ('model_config', 'heads', 'loss', 'optimizer')
+
+
+def load_trainer_config(path: str) -> Dict[str, Dict]:
+  """A YAML or JSON file of trainer settings: any of the sections ``model_config`` (the
+  model's hyper-parameters), ``heads``, ``loss`` and ``optimizer``, each a mapping (see
+  trainer/task.py). Unknown sections are an error; the fields are checked by the trainer's
+  config classes before the pipeline starts."""
+  import yaml
+  if not os.path.isfile(path):
+    raise ValueError(f'trainer config {path}: no such file')
+  with open(path, encoding='utf-8') as f:
+    raw = yaml.safe_load(f) or {}
+  if not isinstance(raw, dict) or set(raw) - set(TRAINER_SECTIONS):
+    raise ValueError(f'trainer config {path}: expected a mapping with sections from '
+                     f'{list(TRAINER_SECTIONS)}, got {raw if not isinstance(raw, dict) else sorted(raw)}')
+  for k, v in raw.items():
+    if not isinstance(v, dict):
+      raise ValueError(f'trainer config {path}: section {k} must be a mapping, got {v!r}')
+  return raw
 
 
 def beam_presets(workers: int = 0) -> Dict[str, List[str]]:
@@ -62,13 +87,20 @@ class PipelineConfig:
   batch_size: int = 512
   epochs: int = 10                              # early-stopping checkpoints over train_steps
   patience: int = 2
-  model: Dict = dataclasses.field(default_factory=dict)   # trainer.model.ModelConfig fields
+  model: str = _env('CTR_MODEL', 'dnn')         # one of MODEL_NAMES
+  trainer_config: Dict = dataclasses.field(     # sections of load_trainer_config
+      default_factory=lambda: load_trainer_config(os.environ['CTR_TRAINER_CONFIG'])
+      if os.environ.get('CTR_TRAINER_CONFIG') else {})
   min_auc: float = _env('CTR_MIN_AUC', 0.6, float)                        # Evaluator: absolute lower bound
   max_auc_drop: float = 0.01                    # Evaluator: allowed drop vs. the blessed model
   beam_preset: str = 'in_memory'
   beam_args: List[str] = dataclasses.field(default_factory=list)
   distribution_strategy: str = 'default'        # trainer.task.STRATEGIES
   enable_cache: bool = True
+
+  def __post_init__(self):
+    if self.model not in MODEL_NAMES:
+      raise ValueError(f'unknown model {self.model!r}; choose from {list(MODEL_NAMES)}')
 
   @property
   def metadata(self) -> str:

@@ -45,6 +45,7 @@ def eval_config(spec: fs.FeatureSpec, min_auc: float, max_auc_drop: float) -> tf
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(
           signature_name='serving_default',
+          prediction_key='probability',
           label_key=transformed_name(spec.primary_label.name),
           preprocessing_function_names=['transform_features'])],
       metrics_specs=[tfma.MetricsSpec(metrics=metrics)],

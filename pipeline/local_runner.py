@@ -49,6 +49,10 @@ def run(config: configs.PipelineConfig) -> Dict[str, object]:
   """Checks the input, runs the pipeline, and returns the run's report."""
   spec = fs.load(config.spec_path)
   summary = check_data(config.data_root, spec)
+  try:
+    check_trainer_config(config)
+  except (TypeError, ValueError) as e:
+    raise InputError(f'trainer settings: {e}') from e
   print(f'input: {summary["rows"]} rows in {summary["files"]} {summary["format"]} file(s) '
         f'of {config.data_root}', flush=True)
   from tfx import v1 as tfx  # slow to import: only once the input is known to be good
@@ -86,7 +90,13 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
     evaluation_art = latest(standard_artifacts.ModelEvaluation.TYPE_NAME)
     blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME)
     pushed = latest(standard_artifacts.PushedModel.TYPE_NAME)
+    model_run = latest(standard_artifacts.ModelRun.TYPE_NAME)
   report: Dict[str, object] = {'pipeline': config.pipeline_name}
+  if model_run is not None:
+    path = os.path.join(model_run.uri, 'trainer_report.json')  # trainer.task.REPORT_FILE
+    if os.path.isfile(path):
+      with open(path) as f:
+        report['trainer'] = json.load(f)
   if evaluation_art is not None:
     report['metrics'] = evaluation.overall_metrics(evaluation_art.uri)
   if blessing is not None:
@@ -104,6 +114,13 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
 def format_report(report: Dict[str, object]) -> str:
   m = report.get('metrics', {})
   lines = [f'== {report["pipeline"]}: test-split evaluation ==']
+  t = report.get('trainer')
+  if t:
+    lines.append(f'{"model":>14}: {t["model"]} ({t["parameters"]:,} parameters, '
+                 f'{t["epochs_run"]} epochs, {t["train_examples_per_second"]:,.0f} examples/s)')
+    task, c = next(iter(t['calibration']['tasks'].items()))
+    lines.append(f'{"val. ECE":>14}: {c["ece_before"]:.4f} -> {c["ece_after"]:.4f} after '
+                 f'{t["calibration"]["method"]} calibration ({task})')
   for key, label in (('auc', 'AUC'), ('logloss', 'logloss'), ('ece', 'ECE (10 bins)'),
                      ('calibration', 'calibration'), ('example_count', 'examples')):
     if key in m:
@@ -128,6 +145,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   p.add_argument('--pipeline-name', default=d.pipeline_name)
   p.add_argument('--model-name', default=d.model_name,
                  help='served model name: pushes go to <serving-dir>/<model-name>/<version>')
+  p.add_argument('--model', default=d.model, choices=configs.MODEL_NAMES,
+                 help='the Trainer\'s model (trainer/models)')
+  p.add_argument('--trainer-config', default='',
+                 help='YAML/JSON file with sections model_config, heads, loss, optimizer')
   p.add_argument('--train-steps', type=int, default=d.train_steps)
   p.add_argument('--eval-steps', type=int, default=d.eval_steps)
   p.add_argument('--batch-size', type=int, default=d.batch_size)
@@ -151,10 +172,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   return p.parse_args(argv)
 
 
+def d_trainer_config():
+  return configs.PipelineConfig().trainer_config
+
+
+def check_trainer_config(config: configs.PipelineConfig) -> None:
+  """Builds the trainer's config objects, so that a bad setting fails before the run."""
+  from trainer import models
+  from trainer import losses, optimization
+  from trainer.models import core
+  sections = config.trainer_config
+  models.model_config(config.model, sections.get('model_config'))
+  models.from_dict(core.HeadConfig, sections.get('heads'), 'heads')
+  models.from_dict(losses.LossConfig, sections.get('loss'), 'loss')
+  models.from_dict(optimization.OptimizerConfig, sections.get('optimizer'), 'optimizer')
+
+
 def config_from_args(a: argparse.Namespace) -> configs.PipelineConfig:
   return configs.PipelineConfig(
       pipeline_name=a.pipeline_name, data_root=a.data, spec_path=a.spec,
       pipeline_root=a.output_dir, serving_model_dir=a.serving_dir, model_name=a.model_name,
+      model=a.model,
+      trainer_config=(configs.load_trainer_config(a.trainer_config) if a.trainer_config
+                      else d_trainer_config()),
       train_steps=a.train_steps, eval_steps=a.eval_steps, batch_size=a.batch_size,
       min_auc=a.min_auc, beam_preset=a.beam_preset, beam_args=a.beam_arg,
       distribution_strategy=a.distribution_strategy, enable_cache=not a.no_cache)
@@ -164,7 +204,11 @@ def main(argv: Optional[List[str]] = None) -> int:
   from absl import logging
   logging.set_verbosity(logging.WARNING)
   args = parse_args(argv)
-  config = config_from_args(args)
+  try:
+    config = config_from_args(args)
+  except ValueError as e:  # a bad trainer-config file
+    print(f'error: {e}', file=sys.stderr)
+    return 2
   ensure_default_data(config, args.rows, args.seed)
   try:
     report = run(config)

@@ -82,6 +82,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
           'feature_spec': spec_dict, 'batch_size': config.batch_size,
           'epochs': config.epochs, 'patience': config.patience, 'model': config.model,
           'distribution_strategy': config.distribution_strategy,
+          **config.trainer_config,
       })
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

@@ -97,3 +97,23 @@ def test_runner_refuses_before_running(tmp_path, capsys):
   assert 'is empty' in capsys.readouterr().err
   assert not (tmp_path / 'out').exists()
   assert time.time() - t < 30
+
+
+def test_runner_refuses_bad_trainer_settings(tmp_path, capsys):
+  bad_section = tmp_path / 'bad.yaml'
+  bad_section.write_text('model: {dropout: 0.1}\n')
+  assert local_runner.main(['--trainer-config', str(bad_section)]) == 2
+  assert 'sections from' in capsys.readouterr().err
+  bad_field = tmp_path / 'field.yaml'
+  bad_field.write_text('model_config: {depth: 3}\n')
+  data = tmp_path / 'data'
+  data.mkdir()
+  (data / 'x.csv').write_text('gender,clicked\n1,0\n')
+  spec = tmp_path / 'spec.yaml'
+  spec.write_text('labels: [clicked]\ncategorical: [gender]\n')
+  rc = local_runner.main(['--data', str(data), '--spec', str(spec), '--model', 'dcn_v2',
+                          '--trainer-config', str(bad_field),
+                          '--output-dir', str(tmp_path / 'out')])
+  assert rc == 2
+  assert "unknown setting(s) ['depth']" in capsys.readouterr().err
+  assert not (tmp_path / 'out').exists()

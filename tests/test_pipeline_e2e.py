@@ -136,6 +136,9 @@ def test_default_pipeline_via_tfx_cli(tmp_path):
   m = report['metrics']
   assert 0.4 <= m['auc'] <= 1 and m['logloss'] < 0.2 and 0 <= m['ece'] < 0.05
   assert m['example_count'] > 0.05 * ROWS
+  # The default model with ESMM heads (click, conversion) and calibrated outputs.
+  assert report['trainer']['model'] == 'dnn'
+  assert set(report['trainer']['calibration']['tasks']) == {'ctr', 'cvr', 'ctcvr'}
   _check_pushed_model(report, config.data_root, spec)
   first = _executions(config.metadata)
 
@@ -162,9 +165,14 @@ def test_movielens_pipeline(tmp_path):
   from datagen import movielens
   folder = movielens.convert(raw, str(tmp_path / 'data'))
   report_path = tmp_path / 'report.json'
+  trainer_config = tmp_path / 'trainer.yaml'
+  trainer_config.write_text('model_config: {hidden_units: [64, 32], embedding_dim: 8}\n'
+                            'optimizer: {optimizer: adamw, schedule: cosine_restarts, '
+                            'first_decay_steps: 100, clipnorm: 1.0}\n')
   rc = local_runner.main([
       '--data', folder, '--spec', os.path.join(REPO_ROOT, 'specs', 'movielens_100k.yaml'),
       '--pipeline-name', 'ctr-movielens', '--model-name', 'movielens',
+      '--model', 'deepfm', '--trainer-config', str(trainer_config),
       '--output-dir', str(tmp_path / 'tfx'), '--serving-dir', str(tmp_path / 'serving'),
       '--train-steps', '300', '--eval-steps', '20', '--min-auc', '0.7',
       '--report-json', str(report_path)])
@@ -172,6 +180,8 @@ def test_movielens_pipeline(tmp_path):
   import json
   report = json.loads(report_path.read_text())
   assert report['metrics']['auc'] >= 0.7
+  assert report['trainer']['model'] == 'deepfm'
+  assert list(report['trainer']['calibration']['tasks']) == ['liked']   # one label
   assert report['pushed_destination'].startswith(str(tmp_path / 'serving' / 'movielens'))
   spec = fs.load(os.path.join(REPO_ROOT, 'specs', 'movielens_100k.yaml'))
   _check_pushed_model(report, folder, spec)

@@ -16,23 +16,26 @@ SPEC = fs.from_dict({
     'categorical': [{'name': 'c'}, {'name': 'rare', 'min_frequency': 2},
                     {'name': 'h', 'hash_buckets': 10}],
     'numeric': [{'name': 'x'}, {'name': 'y', 'log': True}],
-    'sequence': [{'name': 'seq', 'max_len': 3}],
+    'sequence': [{'name': 'seq', 'max_len': 3},
+                 {'name': 'hist', 'max_len': 2, 'target': 'c'},
+                 {'name': 'hh', 'max_len': 1, 'target': 'h'}],
 })
 ROWS = [
     {'c': ['a'], 'rare': ['a'], 'h': [5], 'x': [1.0], 'y': [0.0], 'seq': ['a a c'],
-     'rating': [5]},
+     'rating': [5], 'hist': ['a b'], 'hh': ['6']},
     {'c': ['b'], 'rare': ['b'], 'h': [6], 'x': [2.0], 'y': [math.e - 1], 'seq': [],
-     'rating': [3]},
+     'rating': [3], 'hist': ['z'], 'hh': ['9']},
     {'c': ['a'], 'rare': ['a'], 'h': [7], 'x': [3.0], 'y': [math.e ** 2 - 1], 'seq': ['b'],
-     'rating': [4]},
+     'rating': [4], 'hist': [], 'hh': []},
     {'c': ['a'], 'rare': ['a'], 'h': [5], 'x': [4.0], 'y': [], 'seq': ['b b b b b'],
-     'rating': [1]},
+     'rating': [1], 'hist': ['c'], 'hh': ['5']},
 ]
 RAW_SPEC = {
     'c': tf.io.FixedLenFeature([1], tf.string), 'rare': tf.io.FixedLenFeature([1], tf.string),
     'h': tf.io.FixedLenFeature([1], tf.int64), 'x': tf.io.FixedLenFeature([1], tf.float32),
     'y': tf.io.VarLenFeature(tf.float32), 'seq': tf.io.VarLenFeature(tf.string),
     'rating': tf.io.FixedLenFeature([1], tf.int64),
+    'hist': tf.io.VarLenFeature(tf.string), 'hh': tf.io.VarLenFeature(tf.string),
 }
 
 
@@ -80,6 +83,15 @@ def test_sequence_truncated_padded_and_shifted(transformed):
   # After truncation to 3 tokens: b x4, a x2, c x1 -> ids b=0, a=1, c=2; +1, 0 = padding.
   np.testing.assert_array_equal(col(transformed, 'seq'),
                                 [[2, 2, 3], [0, 0, 0], [1, 0, 0], [1, 1, 1]])
+
+
+def test_sequence_with_a_target_uses_the_targets_ids(transformed):
+  # c's vocabulary is a=0, b=1 (OOV 2); its sequence's ids are those + 1 (0 = padding).
+  np.testing.assert_array_equal(col(transformed, 'hist'), [[1, 2], [3, 0], [0, 0], [3, 0]])
+  # A hashed target hashes the tokens the same way: a token equal to the row's value gets
+  # the row's id + 1.
+  hh, h = col(transformed, 'hh')[:, 0], col(transformed, 'h')
+  assert hh[0] == h[1] + 1 and hh[3] == h[0] + 1 and hh[2] == 0
 
 
 def test_label_threshold(transformed):

@@ -5,8 +5,10 @@ from sklearn.metrics import roc_auc_score
 import tf_keras as keras
 
 from datagen import synthetic
+from trainer import optimization
 from trainer.layers import calibration
 from trainer.layers.embedding import FieldEmbedding
+from trainer import models
 from trainer.models import resort
 from transform import feature_spec as fs
 
@@ -19,9 +21,9 @@ SEED_CARDS = {'gender': 3, 'age_group': 9, 'inventory_id': 19, 'day_of_week': 8,
 
 
 def test_seed_schema_parameter_count():
-  model = resort.build_resort(SEED_SPEC, SEED_CARDS)
-  expected = resort.parameter_count(5, sum(SEED_CARDS.values()), 0)
-  assert model.count_params() == expected
+  model = models.build('resort', SEED_SPEC, SEED_CARDS)
+  expected = resort.parameter_count(SEED_SPEC, SEED_CARDS, resort.ReSortConfig())
+  assert model.core.count_params() == expected
   # Reported in the issue: the seed counts about 34K parameters on this schema.
   assert 40_000 < expected < 60_000
 
@@ -52,17 +54,17 @@ def test_learns_generated_data():
                        'numeric': list(nums)})
   keras.utils.set_random_seed(0)
   # CTR models overfit within an epoch or two: regularise and early-stop on validation.
-  model = resort.build_resort(spec, SEED_CARDS, resort.ReSortConfig(
-      dropout=0.2, embedding_l2=1e-3, learning_rate=3e-3))
+  model = models.build('resort', spec, SEED_CARDS,
+                       resort.ReSortConfig(dropout=0.2, embedding_l2=1e-3),
+                       optimizer=optimization.OptimizerConfig(learning_rate=3e-3))
   train, val, test = slice(0, 28_000), slice(28_000, 32_000), slice(32_000, None)
   part = lambda s: {k: v[s] for k, v in feats.items()}  # noqa: E731
-  model.fit(part(train), y[train], epochs=4, batch_size=512, verbose=0,
-            validation_data=(part(val), y[val]),
-            callbacks=[keras.callbacks.EarlyStopping('val_logloss', patience=1,
+  label = lambda s: {'clicked_xf': y[s]}  # noqa: E731
+  model.fit(part(train), label(train), epochs=4, batch_size=512, verbose=0,
+            validation_data=(part(val), label(val)),
+            callbacks=[keras.callbacks.EarlyStopping('val_auc', mode='max', patience=1,
                                                      restore_best_weights=True)])
-  logit = lambda s: np.log(np.clip(  # noqa: E731
-      model.predict(part(s), verbose=0).ravel(), 1e-7, 1 - 1e-7)) - np.log1p(-np.clip(
-          model.predict(part(s), verbose=0).ravel(), 1e-7, 1 - 1e-7))
+  logit = lambda s: model.predict(part(s), verbose=0)['clicked'].ravel()  # noqa: E731
   # The temperature-scaled head: fitted on validation, applied to test.
   t, b = calibration.fit_temperature(logit(val), y[val], fit_bias=True)
   p = 1 / (1 + np.exp(-(logit(test) / t + b)))

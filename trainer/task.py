@@ -1,17 +1,24 @@
-"""The Trainer component's ``run_fn``: train, early-stop and export with signatures.
+"""The Trainer component's ``run_fn``: train, early-stop, calibrate and export.
 
-Exported signatures of the SavedModel:
+``fn_args.custom_config`` carries:
 
-* ``serving_default``: serialized ``tf.Example`` strings (``examples``) -> the primary
-  label's probability. The Transform graph is attached, no label is needed.
-* ``transform_features``: serialized ``tf.Example`` -> every transformed feature, labels
-  included when present (the Evaluator reads the transformed label through it).
-* ``predict_raw``: one named tensor per raw feature, shape [batch], in the raw
-  column's dtype -> the same output as ``serving_default``. For direct calls.
+* ``feature_spec``: the spec as a dict (required);
+* ``model``: a name from :data:`trainer.models.MODELS` (default ``dnn``), and
+  ``model_config``: that model's settings (its config dataclass's fields);
+* ``heads``: :class:`trainer.models.core.HeadConfig` fields (task layout, multi-task
+  backbone, uncertainty weighting, calibration method);
+* ``loss``: :class:`trainer.losses.LossConfig` fields; ``optimizer``:
+  :class:`trainer.optimization.OptimizerConfig` fields;
+* ``batch_size``, ``epochs`` (early-stopping checkpoints over ``train_steps``),
+  ``patience``, ``distribution_strategy`` (see :func:`distribution_strategy`).
 
-``fn_args.custom_config`` carries the feature spec (``feature_spec``), the model
-settings (``model``), the batch size, the early-stopping patience and the name of the
-``tf.distribute`` strategy (see :func:`distribution_strategy`).
+Training stops early on the validation AUC of the primary task and restores the best
+weights (CTR models often overfit after one epoch). Afterwards each task head's
+calibrator is fitted on the validation split. ``<model_run_dir>/trainer_report.json``
+holds the model's parameter count, epochs run, best validation AUC, training examples
+per second, and per task the fitted calibration with ECE and NLL before and after it
+(fitted on half of the validation rows, measured on the other half). The export is
+:func:`trainer.export.export_serving_model`.
 """
 
 from __future__ import annotations
@@ -21,21 +28,31 @@ import os
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 import json  # noqa: E402
+import time  # noqa: E402
 from typing import Any, Dict, List  # noqa: E402
 
 from absl import logging  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
+from trainer import export  # noqa: E402
+from trainer import losses as losses_lib  # noqa: E402
 from trainer import model as model_lib  # noqa: E402
+from trainer import models  # noqa: E402
+from trainer import optimization  # noqa: E402
+from trainer.layers import calibration  # noqa: E402
+from trainer.models import core  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
-OUTPUT_KEY = 'probability'
+OUTPUT_KEY = export.OUTPUT_KEY
 STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device_cpu')
+DEFAULT_MODEL = 'dnn'
+REPORT_FILE = 'trainer_report.json'
 
 
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
@@ -56,68 +73,123 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def _input_fn(files: List[str], data_accessor, tf_transform_output, spec: fs.FeatureSpec,
-              batch_size: int) -> tf.data.Dataset:
-  label = transformed_name(spec.primary_label.name)
+              batch_size: int, shuffle: bool = True) -> tf.data.Dataset:
+  """(features, {<label>_xf: labels}) batches; every label of the spec is included."""
   features = {transformed_name(n) for n in spec.feature_names}
+  labels = {transformed_name(l.name) for l in spec.labels}
   ds = data_accessor.tf_dataset_factory(
-      files, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label),
+      files, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle,
+                                            num_epochs=None if shuffle else 1),
       tf_transform_output.transformed_metadata.schema)
-  # Other labels (e.g. converted) are in the transformed data too: never features.
-  return ds.map(lambda x, y: ({k: v for k, v in x.items() if k in features}, y))
+  return ds.map(lambda x: ({k: v for k, v in x.items() if k in features},
+                           {k: v for k, v in x.items() if k in labels}))
 
 
-def _raw_feature_spec(tf_transform_output, spec: fs.FeatureSpec, with_labels: bool):
-  raw = dict(tf_transform_output.raw_feature_spec())
-  keep = set(spec.feature_names) | (set(spec.label_columns) if with_labels else set())
-  return {k: v for k, v in raw.items() if k in keep}
+def collect(model: keras.Model, dataset: tf.data.Dataset, steps: int):
+  """Logits (per task) and labels (per label) of up to ``steps`` batches, as NumPy."""
+  logits: Dict[str, list] = {}
+  labels: Dict[str, list] = {}
+  for x, y in dataset.take(steps):
+    out = model(x, training=False)
+    for k, v in out.items():
+      logits.setdefault(k, []).append(np.asarray(v, np.float64).ravel())
+    for k, v in y.items():
+      labels.setdefault(k, []).append(np.asarray(v, np.float64).ravel())
+  cat = lambda d: {k: np.concatenate(v) for k, v in d.items()}  # noqa: E731
+  return cat(logits), cat(labels)
 
 
-def _as_raw_feature(x: tf.Tensor, feature_spec):
-  """A [batch] tensor in the form the Transform layer expects for ``feature_spec``."""
-  if isinstance(feature_spec, tf.io.FixedLenFeature):
-    return tf.reshape(x, [-1] + list(feature_spec.shape))
-  n = tf.shape(x, out_type=tf.int64)[0]
-  indices = tf.stack([tf.range(n), tf.zeros([n], tf.int64)], axis=1)
-  sparse = tf.SparseTensor(indices, x, tf.stack([n, tf.constant(1, tf.int64)]))
-  if isinstance(feature_spec, tf.io.RaggedFeature):
-    return tf.RaggedTensor.from_sparse(sparse)
-  return sparse
+def fit_calibrators(tasks: List[core.Task], method: str, logits: Dict[str, np.ndarray],
+                    labels: Dict[str, np.ndarray]):
+  """A fitted calibrator per headed task, and a report of ECE and NLL before and after.
+
+  The report's numbers come from calibrators fitted on the even rows and measured on the
+  odd ones; the returned calibrators are then refitted on all rows.
+  """
+  calibrators, report = {}, {'method': method, 'tasks': {}}
+  n = len(next(iter(labels.values())))
+  fit_rows, test_rows = np.arange(n) % 2 == 0, np.arange(n) % 2 == 1
+  probs_before, probs_after = {}, {}
+  for t in tasks:
+    if not t.head:
+      continue
+    rows = labels[t.given] > 0.5 if t.given else np.ones(n, bool)
+    z, y = logits[t.key], labels[t.target]
+    half = calibration.make_calibrator(method).fit(z[rows & fit_rows], y[rows & fit_rows])
+    probs_before[t.key] = 1.0 / (1.0 + np.exp(-z))
+    probs_after[t.key] = half.predict(z)
+    calibrators[t.key] = calibration.make_calibrator(method).fit(z[rows], y[rows])
+    entry = _calibration_entry(probs_before[t.key], probs_after[t.key], y, rows & test_rows)
+    entry.update({k: float(v) for k, v in vars(calibrators[t.key]).items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    report['tasks'][t.key] = entry
+  for t in tasks:
+    if not t.head:  # ESMM's ctcvr: the product of the calibrated heads
+      before = probs_before['ctr'] * probs_before['cvr']
+      after = probs_after['ctr'] * probs_after['cvr']
+      report['tasks'][t.key] = _calibration_entry(before, after, labels[t.target], test_rows)
+  return calibrators, report
 
 
-def export_serving_model(model: keras.Model, tf_transform_output, spec: fs.FeatureSpec,
-                         output_dir: str) -> None:
-  """Saves ``model`` with the Transform layer and the three signatures."""
-  model.tft_layer = tf_transform_output.transform_features_layer()
-  serving_spec = _raw_feature_spec(tf_transform_output, spec, with_labels=False)
-  full_spec = _raw_feature_spec(tf_transform_output, spec, with_labels=True)
-  inputs = {transformed_name(n) for n in spec.feature_names}
+def _calibration_entry(before, after, y, rows) -> Dict[str, float]:
+  nll = lambda p: float(-np.mean(  # noqa: E731
+      y[rows] * np.log(np.clip(p[rows], 1e-12, 1)) +
+      (1 - y[rows]) * np.log(np.clip(1 - p[rows], 1e-12, 1))))
+  return {'rows': int(rows.sum()), 'positives': int(y[rows].sum()),
+          'ece_before': calibration.expected_calibration_error(before[rows], y[rows]),
+          'ece_after': calibration.expected_calibration_error(after[rows], y[rows]),
+          'nll_before': nll(before), 'nll_after': nll(after)}
 
-  def predict_transformed(raw):
-    transformed = model.tft_layer(raw)
-    return {OUTPUT_KEY: model({k: v for k, v in transformed.items() if k in inputs})}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
-  def serve_examples(serialized):
-    return predict_transformed(tf.io.parse_example(serialized, serving_spec))
+class Throughput(keras.callbacks.Callback):
+  """Training examples per second over the batches of every epoch but the first (whose
+  first steps include tracing), or of the first if there is only one."""
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
-  def transform_features(serialized):
-    return model.tft_layer(tf.io.parse_example(serialized, full_spec))
+  def __init__(self, batch_size: int):
+    super().__init__()
+    self.batch_size = batch_size
+    self.seconds = []  # per epoch
+    self.steps = []
 
-  raw_signature = {name: tf.TensorSpec([None], s.dtype, name=name)
-                   for name, s in sorted(serving_spec.items())}
+  def on_epoch_begin(self, epoch, logs=None):
+    self.seconds.append(0.0)
+    self.steps.append(0)
 
-  @tf.function(input_signature=[raw_signature])
-  def predict_raw(features):
-    return predict_transformed({k: _as_raw_feature(features[k], serving_spec[k])
-                                for k in serving_spec})
+  def on_train_batch_begin(self, batch, logs=None):
+    self._t = time.perf_counter()
 
-  signatures = {
-      'serving_default': serve_examples.get_concrete_function(),
-      'transform_features': transform_features.get_concrete_function(),
-      'predict_raw': predict_raw.get_concrete_function(),
-  }
-  model.save(output_dir, save_format='tf', signatures=signatures)
+  def on_train_batch_end(self, batch, logs=None):
+    self.seconds[-1] += time.perf_counter() - self._t
+    self.steps[-1] += 1
+
+  @property
+  def examples_per_second(self) -> float:
+    seconds, steps = (self.seconds[1:], self.steps[1:]) if len(self.seconds) > 1 else (
+        self.seconds, self.steps)
+    return self.batch_size * sum(steps) / max(sum(seconds), 1e-9)
+
+
+def _class_weights(tasks: List[core.Task], dataset, beta: float, steps: int = 200):
+  counts = {t.key: np.zeros(2) for t in tasks if t.label}
+  for _, y in dataset.take(steps):
+    for t in tasks:
+      if t.label:
+        pos = float(np.sum(y[t.label]))
+        counts[t.key] += [np.size(y[t.label]) - pos, pos]
+  return {k: losses_lib.class_balanced_weights(int(c[0]), int(c[1]), beta)
+          for k, c in counts.items()}
+
+
+def _check_esmm_labels(tasks: List[core.Task], dataset, steps: int = 20) -> None:
+  """ESMM assumes a conversion implies a click: refuse labels that say otherwise."""
+  if [t.key for t in tasks] != ['ctr', 'cvr', 'ctcvr']:
+    return
+  click, conversion = tasks[0].label, tasks[2].label
+  for _, y in dataset.take(steps):
+    if np.any(np.asarray(y[conversion]) > np.asarray(y[click])):
+      raise ValueError(f'the esmm task layout needs every {conversion} row to be a '
+                       f'{click} row, but the data has conversions without clicks; set '
+                       'heads.tasks to "all" (independent tasks) or "primary"')
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -129,27 +201,59 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   batch_size = int(config.get('batch_size', 512))
   epochs = int(config.get('epochs', 10))
   patience = int(config.get('patience', 2))
-  model_config = model_lib.ModelConfig(**config.get('model', {}))
+  name = config.get('model') or DEFAULT_MODEL
+  model_config = models.model_config(name, config.get('model_config'))
+  heads = models.from_dict(core.HeadConfig, config.get('heads'), 'heads')
+  loss = models.from_dict(losses_lib.LossConfig, config.get('loss'), 'loss')
+  opt = models.from_dict(optimization.OptimizerConfig, config.get('optimizer'), 'optimizer')
+  _, tasks = core.task_layout(spec, heads.tasks)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
   train_ds = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                        spec, batch_size)
+  # The same eval_steps batches every epoch, and for calibration.
   eval_ds = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
-                      spec, batch_size)
-  with distribution_strategy(config.get('distribution_strategy', 'default')).scope():
-    model = model_lib.build_model(
-        spec, model_lib.cardinalities(spec, tf_transform_output), model_config)
-  model.summary(print_fn=logging.info)
-  steps_per_epoch = max(1, fn_args.train_steps // epochs)
-  callbacks = [
-      keras.callbacks.EarlyStopping(monitor='val_logloss', mode='min', patience=patience,
-                                    restore_best_weights=True, verbose=1),
-      keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq='epoch'),
-  ]
-  history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                      validation_data=eval_ds, validation_steps=fn_args.eval_steps,
-                      callbacks=callbacks, verbose=2)
-  tf.io.gfile.makedirs(fn_args.model_run_dir)
-  with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
-    json.dump({k: [float(x) for x in v] for k, v in history.history.items()}, f)
-  export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)
+                      spec, batch_size, shuffle=False).take(fn_args.eval_steps)
+  _check_esmm_labels(tasks, train_ds)
+  class_weights = (_class_weights(tasks, train_ds, loss.class_balance_beta)
+                   if loss.class_balance_beta else None)
+  optimization.set_mixed_precision(opt.mixed_precision)
+  try:
+    with distribution_strategy(config.get('distribution_strategy', 'default')).scope():
+      model = models.build(name, spec, model_lib.cardinalities(spec, tf_transform_output),
+                           model_config, heads, loss, opt, class_weights)
+    model.core.summary(print_fn=logging.info)
+    steps_per_epoch = max(1, fn_args.train_steps // epochs)
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor='val_auc', mode='max', patience=patience,
+                                      restore_best_weights=True, verbose=1),
+        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq='epoch'),
+    ]
+    throughput = Throughput(batch_size)
+    callbacks.append(throughput)
+    swa = None
+    if opt.swa_start_epoch is not None:
+      swa = optimization.StochasticWeightAveraging(opt.swa_start_epoch, eval_ds)
+      callbacks.append(swa)
+    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        validation_data=eval_ds, callbacks=callbacks, verbose=2)
+    logits, labels = collect(model, eval_ds, fn_args.eval_steps)
+    calibrators, calibration_report = fit_calibrators(tasks, heads.calibration, logits,
+                                                      labels)
+    report = dict(model=name, swa_used=bool(swa and swa.used),
+                  parameters=int(model.core.count_params()),
+                  epochs_run=len(history.history.get('loss', [])),
+                  best_val_auc=float(max(history.history.get('val_auc', [float('nan')]))),
+                  train_examples_per_second=round(throughput.examples_per_second, 1),
+                  calibration=calibration_report)
+    logging.info('trainer report: %s', json.dumps(report))
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, 'history.json'), 'w') as f:
+      json.dump({k: [float(x) for x in v] for k, v in history.history.items()}, f)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, REPORT_FILE), 'w') as f:
+      json.dump(report, f, indent=2)
+    serving = export.serving_model(model.core, tasks, calibrators)
+    export.export_serving_model(serving, tf_transform_output, spec,
+                                fn_args.serving_model_dir)
+  finally:
+    optimization.set_mixed_precision(False)

@@ -26,6 +26,7 @@ A new dataset is a spec plus a folder of CSV or Parquet files; no code changes. 
         vocab_size: null
         oov_buckets: 1
         embedding_dim: null
+        target: ad_category            # tokens are values of this categorical field
     ignore: [event_time, true_ctr]     # present in the data, never a feature
     slice_keys: [hour, gender]         # Evaluator slices (each must be a feature)
     split: {train: 8, eval: 1, test: 1}   # hash-bucket ratio of ExampleGen's splits
@@ -77,6 +78,10 @@ _SEQUENCE_FIELDS = {
     'vocab_size': (int, None, 'keep only the most frequent tokens'),
     'oov_buckets': (int, 1, 'buckets for tokens outside the vocabulary'),
     'embedding_dim': (int, None, 'embedding width; derived from cardinality when null'),
+    'target': (str, None, 'categorical feature whose values the tokens are (e.g. the '
+               'candidate ad\'s category): the sequence then uses its vocabulary (or '
+               'hashing) and embedding table, and target attention reads the sequence '
+               'against it'),
 }
 SPEC_SCHEMA = {
     'name': (str, 'dataset', 'short name of the dataset'),
@@ -126,6 +131,7 @@ class SequenceFeature:
   vocab_size: Optional[int] = None
   oov_buckets: int = 1
   embedding_dim: Optional[int] = None
+  target: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +156,17 @@ class FeatureSpec:
   def feature_names(self) -> List[str]:
     return ([f.name for f in self.categorical] + [f.name for f in self.numeric]
             + [f.name for f in self.sequence])
+
+  def field(self, name: str):
+    """The feature called ``name`` (categorical, numeric or sequence)."""
+    for f in self.categorical + self.numeric + self.sequence:
+      if f.name == name:
+        return f
+    raise KeyError(name)
+
+  def targets(self) -> Dict[str, str]:
+    """Categorical features that some sequence's tokens are values of: {target: sequence}."""
+    return {q.target: q.name for q in self.sequence if q.target}
 
   @property
   def label_columns(self) -> List[str]:
@@ -225,6 +242,17 @@ def from_dict(raw: Dict[str, Any], path: Optional[str] = None) -> FeatureSpec:
     if c.hash_buckets and (c.vocab_size or c.min_frequency > 1):
       raise SpecError(f'{src}: categorical[{i}] ({c.name}): hash_buckets excludes '
                       'vocab_size and min_frequency')
+  categorical = {c.name: c for c in groups['categorical']}
+  for i, q in enumerate(groups['sequence']):
+    if q.target is None:
+      continue
+    if q.target not in categorical:
+      raise SpecError(f'{src}: sequence[{i}] ({q.name}).target "{q.target}" is not a '
+                      'categorical feature of this spec')
+    if q.min_frequency != 1 or q.vocab_size or q.oov_buckets != 1:
+      raise SpecError(f'{src}: sequence[{i}] ({q.name}): with a target, the vocabulary is '
+                      f'the target\'s; set min_frequency, vocab_size and oov_buckets on '
+                      f'"{q.target}" instead')
   features = [f.name for g in groups.values() for f in g]
   seen = set()
   for name in features:

@@ -11,6 +11,8 @@ feature named ``<name>_xf`` (:func:`transformed_name`):
 * sequence: the cell split on its separator, empty tokens dropped, truncated to
   ``max_len``, mapped through a vocabulary and padded; int64, shape [batch, max_len],
   where 0 is padding and id + 1 is a token (so it feeds ``Embedding(mask_zero=True)``).
+  A sequence with a ``target`` field maps its tokens through that field's vocabulary (or
+  hashing) instead of its own, so token id + 1 and the target's id name the same value.
 * labels: ``<label>_xf`` as int64 0/1 (``column >= threshold`` where the spec sets one).
 
 The spec reaches the function as Transform's ``custom_config['feature_spec']`` (a dict),
@@ -61,13 +63,17 @@ def _as_string(x: tf.Tensor) -> tf.Tensor:
   return x if x.dtype == tf.string else tf.strings.as_string(x)
 
 
-def _categorical(x, f: fs.Categorical) -> tf.Tensor:
+def _categorical(x, f: fs.Categorical):
+  """Ids of a categorical column, and the function that maps any tokens to the same ids
+  (a sequence whose ``target`` is this field shares it)."""
   value = _as_string(_to_dense(x, '' if x.dtype == tf.string else tf.cast(-1, x.dtype)))
   if f.hash_buckets:
-    return tf.strings.to_hash_bucket_fast(value, f.hash_buckets)
-  return tft.compute_and_apply_vocabulary(
-      value, top_k=f.vocab_size, frequency_threshold=f.min_frequency,
-      num_oov_buckets=f.oov_buckets, vocab_filename=vocabulary_name(f.name))
+    lookup = lambda t: tf.strings.to_hash_bucket_fast(t, f.hash_buckets)  # noqa: E731
+  else:
+    vocab = tft.vocabulary(value, top_k=f.vocab_size, frequency_threshold=f.min_frequency,
+                           vocab_filename=vocabulary_name(f.name))
+    lookup = lambda t: tft.apply_vocabulary(t, vocab, num_oov_buckets=f.oov_buckets)  # noqa: E731,E501
+  return lookup(value), lookup
 
 
 def _numeric(x, f: fs.Numeric) -> tf.Tensor:
@@ -77,13 +83,18 @@ def _numeric(x, f: fs.Numeric) -> tf.Tensor:
   return tft.scale_to_z_score(value)
 
 
-def _sequence(x, f: fs.SequenceFeature) -> tf.Tensor:
+def _sequence(x, f: fs.SequenceFeature, lookup=None) -> tf.Tensor:
+  """``lookup``: the target field's token -> id function (its vocabulary or hashing)."""
   cells = _as_string(_to_dense(x, '' if x.dtype == tf.string else tf.cast(-1, x.dtype)))
   tokens = tf.strings.split(cells, sep=f.separator)
   tokens = tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, ''))[:, :f.max_len]
-  ids = tft.compute_and_apply_vocabulary(
-      tokens.to_sparse(), top_k=f.vocab_size, frequency_threshold=f.min_frequency,
-      num_oov_buckets=f.oov_buckets, vocab_filename=vocabulary_name(f.name))
+  if lookup is not None:
+    ids = tf.SparseTensor.from_value(tokens.to_sparse())
+    ids = tf.SparseTensor(ids.indices, lookup(ids.values), ids.dense_shape)
+  else:
+    ids = tft.compute_and_apply_vocabulary(
+        tokens.to_sparse(), top_k=f.vocab_size, frequency_threshold=f.min_frequency,
+        num_oov_buckets=f.oov_buckets, vocab_filename=vocabulary_name(f.name))
   dense = tf.sparse.to_dense(ids, default_value=-1)
   dense = tf.pad(dense, [[0, 0], [0, f.max_len - tf.shape(dense)[1]]], constant_values=-1)
   return tf.reshape(dense + 1, [-1, f.max_len])
@@ -100,13 +111,13 @@ def _label(x, label: fs.Label) -> tf.Tensor:
 
 def transform_spec(spec: fs.FeatureSpec, inputs: Dict[str, Any]) -> Dict[str, tf.Tensor]:
   """The transformed features of ``inputs`` under ``spec``."""
-  outputs = {}
+  outputs, lookups = {}, {}
   for f in spec.categorical:
-    outputs[transformed_name(f.name)] = _categorical(inputs[f.name], f)
+    outputs[transformed_name(f.name)], lookups[f.name] = _categorical(inputs[f.name], f)
   for f in spec.numeric:
     outputs[transformed_name(f.name)] = _numeric(inputs[f.name], f)
   for f in spec.sequence:
-    outputs[transformed_name(f.name)] = _sequence(inputs[f.name], f)
+    outputs[transformed_name(f.name)] = _sequence(inputs[f.name], f, lookups.get(f.target))
   for label in spec.labels:
     if label.column in inputs:  # absent at serving time
       outputs[transformed_name(label.name)] = _label(inputs[label.column], label)

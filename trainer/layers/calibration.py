@@ -126,7 +126,8 @@ class Calibrator:
   def predict(self, logits) -> np.ndarray:
     raise NotImplementedError
 
-  def layer(self) -> keras.layers.Layer:
+  def layer(self, name: str = '') -> keras.layers.Layer:
+    """The fitted calibration as a layer; ``name`` prefixes its layer name."""
     raise NotImplementedError
 
 
@@ -146,11 +147,12 @@ class TemperatureCalibrator(Calibrator):
     z = np.asarray(logits, np.float64) / self.temperature + self.bias
     return 1.0 / (1.0 + np.exp(-z))
 
-  def layer(self):
-    scaling = TemperatureScaling(name=f'{self.name}_scaling')
+  def layer(self, name: str = ''):
+    prefix = f'{name}_' if name else ''
+    scaling = TemperatureScaling(name=f'{prefix}{self.name}_scaling')
     inputs = keras.Input(shape=(1,))
     model = keras.Model(inputs, keras.layers.Activation('sigmoid')(scaling(inputs)),
-                        name=f'{self.name}_calibration')
+                        name=f'{prefix}{self.name}_calibration')
     scaling.set_calibration(self.temperature, self.bias)
     return model
 
@@ -182,11 +184,49 @@ class IsotonicCalibrator(Calibrator):
     p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
     return np.interp(p, self.knots_x, self.knots_y)
 
-  def layer(self):
-    return IsotonicCalibration(self.knots_x, self.knots_y, name='isotonic_calibration')
+  def layer(self, name: str = ''):
+    return IsotonicCalibration(self.knots_x, self.knots_y,
+                               name=f'{name}_isotonic_calibration' if name else
+                               'isotonic_calibration')
 
 
-CALIBRATORS = {'temperature': lambda: TemperatureCalibrator(False),
+class NoCalibration(Calibrator):
+  """The model's own probabilities, ``sigmoid(logit)``."""
+  name = 'none'
+
+  def fit(self, logits, labels):
+    return self
+
+  def predict(self, logits):
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+
+  def layer(self, name: str = ''):
+    return keras.layers.Activation('sigmoid', name=f'{name}_no_calibration' if name
+                                   else 'no_calibration')
+
+
+def expected_calibration_error(probabilities, labels, bins: int = 10,
+                               equal_mass: bool = False) -> float:
+  """ECE = sum over bins of |sum(label) - sum(p)| / N.
+
+  Bins are equal-width on [0, 1], or with ``equal_mass`` hold equally many examples.
+  """
+  p = np.asarray(probabilities, np.float64).ravel()
+  y = np.asarray(labels, np.float64).ravel()
+  if p.shape != y.shape or p.size == 0:
+    raise ValueError(f'need equally many probabilities and labels, got {p.size}, {y.size}')
+  if equal_mass:
+    order = np.argsort(p, kind='stable')
+    idx = np.empty(p.size, np.int64)
+    idx[order] = np.arange(p.size) * bins // p.size
+  else:
+    idx = np.minimum((p * bins).astype(np.int64), bins - 1)
+  gap = np.bincount(idx, weights=y - p, minlength=bins)
+  return float(np.abs(gap).sum() / p.size)
+
+
+CALIBRATORS = {'none': NoCalibration,
+               'temperature': lambda: TemperatureCalibrator(False),
                'platt': lambda: TemperatureCalibrator(True),
                'isotonic': IsotonicCalibrator}
 

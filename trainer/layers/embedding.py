@@ -1,15 +1,24 @@
 """Field embeddings: every feature of a spec as one vector of a common width.
 
 Models that treat the fields as a sequence (RE-SORT's retention streams, Transformers over
-fields) need a [batch, fields, dim] tensor. :class:`FieldEmbedding` builds it from the
-transformed features (``<name>_xf``) of a :class:`transform.feature_spec.FeatureSpec`:
+fields) or as a set (FM, AutoInt, DCN) need a [batch, fields, dim] tensor.
+:class:`FieldEmbedding` builds it from the transformed features (``<name>_xf``) of a
+:class:`transform.feature_spec.FeatureSpec`:
 
-* categorical: an ``Embedding`` lookup of the id (hashed fields included);
-* sequence: the masked mean of its token embeddings (0 is padding);
+* categorical: an ``Embedding`` lookup of the id. Hashed fields are looked up the same
+  way (their ids are hash buckets). With ``adaptive=True`` each field gets its own width
+  (the spec's ``embedding_dim`` or one derived from its vocabulary size) and a linear
+  projection to the common width, so a 2-value field does not pay for 64 dimensions.
+* sequence: its token embeddings, pooled by a masked mean, or read by
+  :class:`trainer.layers.sequence.TargetAttention` against the candidate when the spec
+  gives the sequence a ``target`` field. A sequence with a target *shares* that field's
+  table (row 0 is padding, the field's id ``i`` is row ``i + 1``), so a history token and
+  the candidate that equal each other embed to the same vector.
 * numeric: ``x * v_f + u_f``, a learned direction and offset per field, so the z-scored
   value sets the vector's position along the field's own axis.
 
-Fields come in the spec's order: categorical, numeric, sequence.
+Fields come in the spec's order: categorical, numeric, sequence. ``dropout`` drops whole
+fields (embedding dropout) while training.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import tf_keras as keras  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
+SEQUENCE_ENCODERS = ('mean', 'attention')
+
 
 class MaskedMeanPooling(keras.layers.Layer):
   """Mean of a sequence's embeddings over its non-padding positions (zeros if empty)."""
@@ -40,23 +51,53 @@ class MaskedMeanPooling(keras.layers.Layer):
     return None
 
 
+def table_sizes(spec: fs.FeatureSpec, cardinalities: Dict[str, int]) -> Dict[str, int]:
+  """Rows of each embedding table, keyed by the field that owns it.
+
+  A field that is some sequence's ``target`` owns a table one row larger (row 0 is the
+  sequence's padding); that sequence has no table of its own.
+  """
+  targets = spec.targets()
+  sizes = {}
+  for f in spec.categorical:
+    sizes[f.name] = cardinalities[f.name] + (1 if f.name in targets else 0)
+  for f in spec.sequence:
+    if not f.target:
+      sizes[f.name] = cardinalities[f.name]
+  return sizes
+
+
 class FieldEmbedding(keras.layers.Layer):
   """Maps ``{<feature>_xf: tensor}`` to [batch, num_fields, dim].
 
   Args:
     spec: the feature spec (its dict form is what ``get_config`` stores).
-    cardinalities: ids per categorical and sequence feature, OOV (and padding) included.
+    cardinalities: ids per categorical and sequence feature, OOV (and padding) included
+      (:func:`trainer.model.cardinalities`).
     dim: the common width.
     l2: L2 penalty on the embedding tables.
+    adaptive: per-field widths from the vocabulary size, projected to ``dim``.
+    sequence_encoder: ``mean`` or ``attention`` (target attention where the spec names a
+      target; a masked mean otherwise).
+    attention_heads: heads of the target attention.
+    dropout: probability of dropping a whole field's vector while training.
   """
 
   def __init__(self, spec: Dict, cardinalities: Dict[str, int], dim: int = 16,
-               l2: float = 0.0, **kwargs):
+               l2: float = 0.0, adaptive: bool = False, sequence_encoder: str = 'mean',
+               attention_heads: int = 2, dropout: float = 0.0, **kwargs):
     super().__init__(**kwargs)
+    if sequence_encoder not in SEQUENCE_ENCODERS:
+      raise ValueError(f'sequence_encoder must be one of {SEQUENCE_ENCODERS}, got '
+                       f'{sequence_encoder!r}')
     self.spec_dict = spec
     self.cardinalities = dict(cardinalities)
     self.dim = dim
     self.l2 = l2
+    self.adaptive = adaptive
+    self.sequence_encoder = sequence_encoder
+    self.attention_heads = attention_heads
+    self.dropout = dropout
     self._spec = fs.from_dict(spec)
 
   @property
@@ -65,13 +106,29 @@ class FieldEmbedding(keras.layers.Layer):
     return ([f.name for f in s.categorical] + [f.name for f in s.numeric]
             + [f.name for f in s.sequence])
 
+  def field_width(self, name: str) -> int:
+    """The table width of a categorical or sequence field."""
+    f = self._spec.field(name)
+    if isinstance(f, fs.SequenceFeature) and f.target:
+      return self.field_width(f.target)
+    if not self.adaptive:
+      return self.dim
+    return f.embedding_dim or fs.default_embedding_dim(self.cardinalities[name])
+
   def build(self, input_shape):
+    from trainer.layers.sequence import TargetAttention  # noqa: PLC0415 (cycle-free)
     reg = keras.regularizers.l2(self.l2) if self.l2 else None
-    self.tables = {}
-    for f in self._spec.categorical + self._spec.sequence:
-      self.tables[f.name] = keras.layers.Embedding(
-          self.cardinalities[f.name], self.dim, embeddings_regularizer=reg,
-          mask_zero=isinstance(f, fs.SequenceFeature), name=f'emb_{f.name}')
+    self.tables, self.projections, self.attention = {}, {}, {}
+    for name, rows in table_sizes(self._spec, self.cardinalities).items():
+      width = self.field_width(name)
+      self.tables[name] = keras.layers.Embedding(rows, width, embeddings_regularizer=reg,
+                                                 name=f'emb_{name}')
+      if width != self.dim:
+        self.projections[name] = keras.layers.Dense(self.dim, use_bias=False,
+                                                    name=f'proj_{name}')
+    for f in self._spec.sequence:
+      if f.target and self.sequence_encoder == 'attention':
+        self.attention[f.name] = TargetAttention(self.attention_heads, name=f'attn_{f.name}')
     self.pool = MaskedMeanPooling()
     n_numeric = len(self._spec.numeric)
     if n_numeric:
@@ -80,12 +137,23 @@ class FieldEmbedding(keras.layers.Layer):
           initializer=keras.initializers.RandomNormal(stddev=0.05), regularizer=reg)
       self.numeric_offset = self.add_weight('numeric_offset', shape=(n_numeric, self.dim),
                                             initializer='zeros')
+    self.field_dropout = keras.layers.Dropout(self.dropout, noise_shape=(None, None, 1))
     super().build(input_shape)
 
-  def call(self, inputs):
-    fields = []
+  def _lookup(self, table: str, ids):
+    vectors = self.tables[table](ids)
+    if table in self.projections:
+      vectors = self.projections[table](vectors)
+    return vectors
+
+  def call(self, inputs, training=None):
+    targets = self._spec.targets()
+    fields, candidate = [], {}
     for f in self._spec.categorical:
-      fields.append(self.tables[f.name](inputs[transformed_name(f.name)]))
+      ids = inputs[transformed_name(f.name)]
+      vec = self._lookup(f.name, ids + 1 if f.name in targets else ids)
+      candidate[f.name] = vec
+      fields.append(vec)
     if self._spec.numeric:
       x = tf.stack([tf.cast(inputs[transformed_name(f.name)], self.compute_dtype)
                     for f in self._spec.numeric], axis=1)                # [b, n]
@@ -93,11 +161,17 @@ class FieldEmbedding(keras.layers.Layer):
       fields.extend(tf.unstack(numeric, axis=1))
     for f in self._spec.sequence:
       ids = inputs[transformed_name(f.name)]
-      fields.append(self.pool(self.tables[f.name](ids), mask=ids > 0))
-    return tf.stack(fields, axis=1)
+      tokens = self._lookup(f.target or f.name, ids)                    # [b, L, dim]
+      if f.name in self.attention:
+        fields.append(self.attention[f.name](tokens, ids > 0, candidate[f.target],
+                                             training=training))
+      else:
+        fields.append(self.pool(tokens, mask=ids > 0))
+    return self.field_dropout(tf.stack(fields, axis=1), training=training)
 
   def get_config(self):
     config = super().get_config()
     config.update(spec=self.spec_dict, cardinalities=self.cardinalities, dim=self.dim,
-                  l2=self.l2)
+                  l2=self.l2, adaptive=self.adaptive, sequence_encoder=self.sequence_encoder,
+                  attention_heads=self.attention_heads, dropout=self.dropout)
     return config

@@ -23,33 +23,29 @@ from typing import Dict, Sequence  # noqa: E402
 
 import tf_keras as keras  # noqa: E402
 
-from trainer.layers.embedding import FieldEmbedding  # noqa: E402
 from trainer.layers.feature_selection import (FeatureSelection,  # noqa: E402
                                               InteractionAggregation)
 from trainer.layers.retention import MultiScaleRetention  # noqa: E402
-from trainer.model import build_inputs  # noqa: E402
+from trainer.models.core import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
+                                 embedding_parameter_count)
 from transform import feature_spec as fs  # noqa: E402
 
 
 @dataclasses.dataclass
-class ReSortConfig:
-  embedding_dim: int = 16
+class ReSortConfig(EmbeddingConfig):
   msr_layers: int = 2            # depth of the deep stream (the shallow one has 1)
   msr_dim: int = 32
   num_heads: int = 2
   fs_hidden_units: Sequence[int] = (64,)
   aggregation_heads: int = 2
   dropout: float = 0.1
-  learning_rate: float = 1e-3
-  embedding_l2: float = 0.0
 
 
-def build_resort(spec: fs.FeatureSpec, cards: Dict[str, int],
-                 config: ReSortConfig = ReSortConfig()) -> keras.Model:
-  """A compiled RE-SORT model from ``{<feature>_xf}`` to the primary label's probability."""
-  inputs = build_inputs(spec)
-  fields = FieldEmbedding(spec.to_dict(), cards, config.embedding_dim, config.embedding_l2,
-                          name='fields')(inputs)                           # [b, F, d]
+def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: ReSortConfig,
+         num_heads: int) -> Body:
+  """Single task: the aggregation logit alone (the paper's model). Several tasks: the
+  flattened streams also feed the multi-task heads."""
+  fields = embed_fields(inputs, spec, cards, config)                    # [b, F, d]
   n_fields = len(spec.feature_names)
   flat = keras.layers.Flatten(name='flat_fields')(fields)
   view1, view2 = FeatureSelection(config.fs_hidden_units, config.dropout,
@@ -63,21 +59,15 @@ def build_resort(spec: fs.FeatureSpec, cards: Dict[str, int],
                               name=f'{name}_msr_{i}')(h)
     streams.append(keras.layers.Flatten(name=f'{name}_out')(h))
   logit = InteractionAggregation(config.aggregation_heads, name='aggregation')(streams)
-  prob = keras.layers.Activation('sigmoid', name=spec.primary_label.name)(logit)
-  model = keras.Model(inputs, prob, name='resort')
-  model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                loss=keras.losses.BinaryCrossentropy(),
-                metrics=[keras.metrics.AUC(name='auc'),
-                         keras.metrics.BinaryCrossentropy(name='logloss')])
-  return model
+  if num_heads == 1:
+    return Body(None, logit)
+  return Body(keras.layers.Concatenate(name='streams')(streams), logit)
 
 
-def parameter_count(n_fields: int, n_ids: int, n_numeric: int,
+def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int],
                     config: ReSortConfig = ReSortConfig()) -> int:
-  """RE-SORT's parameters from its configuration (a test checks it against Keras).
-
-  ``n_ids``: rows of all embedding tables together; ``n_numeric``: numeric fields.
-  """
+  """RE-SORT's parameters with a single task (a test checks it against Keras)."""
+  n_fields = len(spec.feature_names)
   d, r = config.embedding_dim, config.msr_dim
   width = n_fields * d
   gate = 0
@@ -89,7 +79,7 @@ def parameter_count(n_fields: int, n_ids: int, n_numeric: int,
   msr = 5 * r * r + 4 * r
   aggregation = (n_fields * r + 1) + n_fields * r + config.aggregation_heads * (
       n_fields * r // config.aggregation_heads) ** 2
-  return (n_ids * d + 2 * n_numeric * d            # embeddings, numeric direction/offset
+  return (embedding_parameter_count(spec, cards, config)
           + 2 * (gate + width)                     # two gates and their learned contexts
           + 2 * (d * r + r)                        # stream projections
           + (config.msr_layers + 1) * msr          # deep + shallow retention blocks

@@ -1,0 +1,230 @@
+"""The model zoo's layers, heads, losses and optimisation settings, on small inputs."""
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from trainer import losses, models, optimization
+from trainer.layers import multitask
+from trainer.layers.embedding import FieldEmbedding
+from trainer.layers.interaction import FactorizationMachine, SelfAttentionInteraction
+from trainer.layers.sequence import TargetAttention
+from trainer.layers.transformer import FieldTransformer
+from trainer.models import autoint, core, dcn_v2, deepfm, dnn, mtt, resort
+from transform import feature_spec as fs
+
+# A spec with every kind of field: plain, hashed and target-sharing categorical fields, a
+# numeric one and a sequence of the candidate's category.
+SPEC = fs.from_dict({
+    'labels': ['clicked', 'converted'],
+    'categorical': ['g', {'name': 'cat'}, {'name': 'u', 'hash_buckets': 100,
+                                           'embedding_dim': 8}],
+    'numeric': ['x'],
+    'sequence': [{'name': 's', 'max_len': 4, 'target': 'cat'}],
+})
+CARDS = {'g': 3, 'cat': 10, 'u': 100, 's': 11}
+
+
+def _data(n, seed=0):
+  """Clicks depend on x and on how often the candidate's category is in the sequence;
+  conversions happen on a third of clicks."""
+  rng = np.random.default_rng(seed)
+  cat = rng.integers(0, 10, n)
+  seq = rng.integers(0, 11, (n, 4))
+  x = rng.normal(size=n).astype(np.float32)
+  z = 1.5 * x + 1.0 * (seq == cat[:, None] + 1).sum(1) - 1.0
+  clicked = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int64)
+  converted = clicked * (rng.random(n) < 0.3)
+  feats = {'g_xf': rng.integers(0, 3, n), 'cat_xf': cat, 'u_xf': rng.integers(0, 100, n),
+           'x_xf': x, 's_xf': seq}
+  return feats, {'clicked_xf': clicked, 'converted_xf': converted}
+
+
+PARAMETER_COUNTS = {
+    'dnn': (dnn.DnnConfig(hidden_units=(32, 16)), dnn.parameter_count),
+    'dcn_v2': (dcn_v2.DcnV2Config(projection_dim=4, hidden_units=(16,)),
+               dcn_v2.parameter_count),
+    'deepfm': (deepfm.DeepFmConfig(hidden_units=(16,)), deepfm.parameter_count),
+    'autoint': (autoint.AutoIntConfig(head_dim=8, hidden_units=(16,)),
+                autoint.parameter_count),
+    'resort': (resort.ReSortConfig(), resort.parameter_count),
+    'mtt': (mtt.MttConfig(embedding_dim=16, hidden_units=(32,)), mtt.parameter_count),
+}
+
+
+@pytest.mark.parametrize('name', sorted(PARAMETER_COUNTS))
+def test_parameter_count_matches_configuration(name):
+  config, count = PARAMETER_COUNTS[name]
+  model = models.build(name, SPEC, CARDS, config, core.HeadConfig(tasks='primary'))
+  assert model.core.count_params() == count(SPEC, CARDS, config)
+
+
+def test_parameter_counts_cover_every_model():
+  assert set(PARAMETER_COUNTS) == set(models.MODELS)
+
+
+def test_unknown_settings_are_named():
+  with pytest.raises(ValueError, match="unknown setting.*'depth'"):
+    models.model_config('dnn', {'depth': 3})
+  with pytest.raises(ValueError, match='unknown model'):
+    models.model_config('xgboost')
+  with pytest.raises(ValueError, match='unknown task layout'):
+    core.HeadConfig(tasks='some')
+
+
+def test_task_layouts():
+  assert [t.key for t in core.task_layout(SPEC, 'auto')[1]] == ['ctr', 'cvr', 'ctcvr']
+  assert [t.key for t in core.task_layout(SPEC, 'all')[1]] == ['clicked', 'converted']
+  assert [t.key for t in core.task_layout(SPEC, 'primary')[1]] == ['clicked']
+  one = fs.from_dict({'labels': ['y'], 'categorical': ['a']})
+  assert [t.key for t in core.task_layout(one, 'auto')[1]] == ['y']
+  with pytest.raises(ValueError, match='exactly two labels'):
+    core.task_layout(one, 'esmm')
+
+
+def test_esmm_ctcvr_logit_is_exact_and_stable():
+  a = tf.constant([-30.0, -3.0, 0.0, 2.0, 40.0])
+  b = tf.constant([-2.0, 1.0, 0.0, -40.0, 40.0])
+  z = multitask.esmm_ctcvr_logit(a, b).numpy()
+  assert np.all(np.isfinite(z))
+  p = tf.sigmoid(a).numpy().astype(np.float64) * tf.sigmoid(b).numpy()
+  np.testing.assert_allclose(1 / (1 + np.exp(-z.astype(np.float64))), p, rtol=1e-5)
+
+
+@pytest.mark.parametrize('backbone', multitask.BACKBONES)
+def test_multitask_backbones_learn_both_tasks(backbone):
+  feats, labels = _data(4000)
+  keras.utils.set_random_seed(1)
+  model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(32,)),
+                       core.HeadConfig(backbone=backbone, expert_units=(16,),
+                                       uncertainty_weighting=backbone == 'mmoe'),
+                       optimizer=optimization.OptimizerConfig(learning_rate=3e-3))
+  history = model.fit(feats, labels, epochs=4, batch_size=128, verbose=0).history
+  assert history['auc'][-1] > 0.75 and history['ctcvr_auc'][-1] > 0.7
+  out = model.predict(feats, verbose=0)
+  assert set(out) == {'ctr', 'cvr', 'ctcvr'}
+  p = lambda k: 1 / (1 + np.exp(-out[k].astype(np.float64)))  # noqa: E731
+  np.testing.assert_allclose(p('ctcvr'), p('ctr') * p('cvr'), rtol=1e-4)
+  if backbone == 'mmoe':
+    assert model.log_vars is not None and model.log_vars.shape == (2,)
+
+
+def test_moe_gates_are_distributions():
+  x = tf.random.normal([8, 12])
+  moe = multitask.MixtureOfExperts(2, num_experts=3, expert_units=(5,))
+  outs = moe(x)
+  assert len(outs) == 2 and outs[0].shape == (8, 5)
+  for w in moe.gate_weights(x):
+    assert w.shape == (8, 3)
+    np.testing.assert_allclose(tf.reduce_sum(w, 1).numpy(), 1.0, rtol=1e-5)
+  ple = multitask.ProgressiveLayeredExtraction(3, 2, 1, (6,), levels=2)
+  assert [o.shape for o in ple(x)] == [(8, 6)] * 3
+
+
+def test_field_embedding_shares_the_target_table_and_masks_padding():
+  layer = FieldEmbedding(SPEC.to_dict(), CARDS, dim=8, adaptive=True,
+                         sequence_encoder='attention')
+  feats, _ = _data(6)
+  out = layer(feats)
+  assert out.shape == (6, 5, 8)
+  assert layer.tables['cat'].input_dim == 11      # the target's table has a padding row
+  assert 's' not in layer.tables                  # the sequence reads the target's table
+  assert layer.tables['u'].output_dim == 8        # spec width, projected to the common 8
+  assert layer.tables['g'].output_dim == fs.default_embedding_dim(3)
+  # Padding never changes the attention's answer.
+  seq = np.array([[3, 5, 0, 0]])
+  other_pad = feats.copy()
+  a = layer({**{k: v[:1] for k, v in feats.items()}, 's_xf': seq})
+  b = layer({**{k: v[:1] for k, v in other_pad.items()}, 's_xf': seq})
+  np.testing.assert_allclose(a, b)
+
+
+def test_target_attention_ignores_masked_positions():
+  att = TargetAttention(num_heads=2)
+  seq = tf.random.normal([2, 5, 8])
+  mask = tf.constant([[True, True, False, False, False]] * 2)
+  target = tf.random.normal([2, 8])
+  out = att(seq, mask, target)
+  noisy = tf.concat([seq[:, :2], 100 * tf.random.normal([2, 3, 8])], axis=1)
+  np.testing.assert_allclose(out, att(noisy, mask, target), atol=1e-5)
+  assert out.shape == (2, 8)
+
+
+def test_factorization_machine_is_the_sum_of_pairwise_products():
+  e = tf.random.normal([3, 4, 5])
+  brute = sum(tf.reduce_sum(e[:, i] * e[:, j], axis=1)
+              for i, j in itertools.combinations(range(4), 2))
+  np.testing.assert_allclose(FactorizationMachine()(e)[:, 0], brute, rtol=1e-4, atol=1e-5)
+
+
+def test_interaction_and_transformer_shapes():
+  e = tf.random.normal([3, 4, 8])
+  assert SelfAttentionInteraction(2, 6)(e).shape == (3, 4, 12)
+  assert FieldTransformer(2, 4)(e).shape == (3, 4, 8)
+
+
+def test_losses():
+  y = tf.constant([0.0, 1.0, 1.0, 0.0])
+  z = tf.constant([-2.0, 0.5, 3.0, 1.0])
+  bce = losses.per_example_loss(y, z, losses.LossConfig())
+  np.testing.assert_allclose(bce, np.logaddexp(0, z) - y * z, rtol=1e-6)
+  focal0 = losses.per_example_loss(y, z, losses.LossConfig('focal', focal_gamma=0.0))
+  np.testing.assert_allclose(focal0, bce, rtol=1e-6)
+  focal = losses.per_example_loss(y, z, losses.LossConfig('focal', focal_gamma=2.0))
+  assert np.all(focal.numpy() < bce.numpy())        # easy examples are down-weighted
+  smooth = losses.per_example_loss(y, z, losses.LossConfig(label_smoothing=0.2))
+  target = y * 0.8 + 0.1
+  np.testing.assert_allclose(smooth, np.logaddexp(0, z) - target * z, rtol=1e-6)
+  w_neg, w_pos = losses.class_balanced_weights(980, 20, beta=0.999)
+  assert w_pos > w_neg
+  assert (980 * w_neg + 20 * w_pos) / 1000 == pytest.approx(1.0)
+  with pytest.raises(ValueError, match='unknown loss'):
+    losses.LossConfig('hinge')
+
+
+def test_optimizers_and_schedule():
+  cfg = optimization.OptimizerConfig('adamw', schedule='cosine_restarts',
+                                     first_decay_steps=10, clipnorm=1.0)
+  opt = optimization.make_optimizer(cfg)
+  assert isinstance(opt, keras.optimizers.AdamW) and opt.global_clipnorm == 1.0
+  lr = optimization.learning_rate(cfg)
+  assert float(lr(0)) == pytest.approx(1e-3)
+  assert float(lr(9)) < 1e-4                        # end of the first cosine period
+  assert float(lr(10)) == pytest.approx(1e-3)       # warm restart
+  with pytest.raises(ValueError, match='unknown optimizer'):
+    optimization.OptimizerConfig('sgd9')
+
+
+def test_trains_with_focal_loss_swa_and_early_stopping():
+  feats, labels = _data(3000, seed=2)
+  val_feats, val_labels = _data(1000, seed=3)
+  keras.utils.set_random_seed(0)
+  model = models.build('deepfm', SPEC, CARDS, deepfm.DeepFmConfig(hidden_units=(16,)),
+                       core.HeadConfig(tasks='primary'),
+                       losses.LossConfig('focal', focal_gamma=1.0),
+                       optimization.OptimizerConfig('adamw', learning_rate=3e-3))
+  swa = optimization.StochasticWeightAveraging(0, (val_feats, val_labels))
+  stop = keras.callbacks.EarlyStopping('val_auc', mode='max', patience=3,
+                                       restore_best_weights=True)
+  history = model.fit(feats, labels, epochs=4, batch_size=128, verbose=0,
+                      validation_data=(val_feats, val_labels), callbacks=[stop, swa])
+  assert max(history.history['val_auc']) > 0.75
+  assert swa.count >= 2
+  final = model.evaluate(val_feats, val_labels, verbose=0, return_dict=True)['auc']
+  assert final >= max(history.history['val_auc']) - 0.01
+
+
+def test_mixed_precision_forward_pass():
+  optimization.set_mixed_precision(True)
+  try:
+    model = models.build('mtt', SPEC, CARDS, mtt.MttConfig(embedding_dim=16,
+                                                           hidden_units=(16,)))
+    feats, labels = _data(256)
+    model.fit(feats, labels, epochs=1, batch_size=128, verbose=0)
+    out = model.predict(feats, verbose=0)
+    assert all(v.dtype == np.float32 and np.all(np.isfinite(v)) for v in out.values())
+    assert model.core.get_layer('shared_mlp_0').compute_dtype == 'float16'
+  finally:
+    optimization.set_mixed_precision(False)

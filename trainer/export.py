@@ -1,0 +1,116 @@
+"""The exported SavedModel: Transform graph + core model + calibrated task heads.
+
+Signatures:
+
+* ``serving_default``: serialized ``tf.Example`` strings (``examples``) -> probabilities.
+  ``probability`` is the primary task's; with several tasks every task also has
+  ``probability_<task>`` (ESMM: ``probability_ctr``, ``probability_cvr`` = P(conversion |
+  click), ``probability_ctcvr`` = pCTR * pCVR). The Transform graph is attached, no label
+  is needed.
+* ``transform_features``: serialized ``tf.Example`` -> every transformed feature, labels
+  included when present (the Evaluator reads the transformed label through it).
+* ``predict_raw``: one named tensor per raw feature, shape [batch], in the raw column's
+  dtype -> the same outputs as ``serving_default``. For direct calls.
+
+Each headed task's logit passes through its fitted calibrator (temperature and bias by default,
+:mod:`trainer.layers.calibration`), whose parameters are weights or constants of the
+saved graph, so serving returns calibrated probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ['TF_USE_LEGACY_KERAS'] = '1'
+
+from typing import Dict, List  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from trainer.layers.calibration import Calibrator  # noqa: E402
+from trainer.models.core import Task  # noqa: E402
+from transform import feature_spec as fs  # noqa: E402
+from transform.preprocessing import transformed_name  # noqa: E402
+
+OUTPUT_KEY = 'probability'
+
+
+def serving_model(core: keras.Model, tasks: List[Task],
+                  calibrators: Dict[str, Calibrator]) -> keras.Model:
+  """``{<feature>_xf}`` -> calibrated probabilities, keyed as in ``serving_default``."""
+  logits = core(core.input)
+  probs = {}
+  for t in tasks:
+    if t.head:
+      probs[t.key] = calibrators[t.key].layer(t.key)(logits[t.key])
+  if 'ctcvr' in logits and 'ctcvr' not in probs:  # ESMM: the product of calibrated heads
+    probs['ctcvr'] = keras.layers.Multiply(name='ctcvr')([probs['ctr'], probs['cvr']])
+  outputs = {OUTPUT_KEY: keras.layers.Activation('linear', name=OUTPUT_KEY)(
+      probs[tasks[0].key])}
+  if len(tasks) > 1:
+    for t in tasks:
+      outputs[f'{OUTPUT_KEY}_{t.key}'] = keras.layers.Activation(
+          'linear', name=f'{OUTPUT_KEY}_{t.key}')(probs[t.key])
+  return keras.Model(core.input, outputs, name=f'{core.name}_serving')
+
+
+def _raw_feature_spec(tf_transform_output, spec: fs.FeatureSpec, with_labels: bool):
+  raw = dict(tf_transform_output.raw_feature_spec())
+  keep = set(spec.feature_names) | (set(spec.label_columns) if with_labels else set())
+  return {k: v for k, v in raw.items() if k in keep}
+
+
+def _as_raw_feature(x: tf.Tensor, feature_spec):
+  """A [batch] tensor in the form the Transform layer expects for ``feature_spec``."""
+  if isinstance(feature_spec, tf.io.FixedLenFeature):
+    return tf.reshape(x, [-1] + list(feature_spec.shape))
+  n = tf.shape(x, out_type=tf.int64)[0]
+  indices = tf.stack([tf.range(n), tf.zeros([n], tf.int64)], axis=1)
+  sparse = tf.SparseTensor(indices, x, tf.stack([n, tf.constant(1, tf.int64)]))
+  if isinstance(feature_spec, tf.io.RaggedFeature):
+    return tf.RaggedTensor.from_sparse(sparse)
+  return sparse
+
+
+def export_serving_model(model: keras.Model, tf_transform_output, spec: fs.FeatureSpec,
+                         output_dir: str) -> None:
+  """Saves ``model`` (:func:`serving_model`) with the Transform layer and the signatures.
+
+  Saved as a plain ``tf.Module`` SavedModel (``tf.saved_model.save``): TF Serving, TFMA
+  and direct callers use only the signatures, and skipping Keras' per-layer metadata
+  makes the export several times faster.
+  """
+  module = tf.Module()
+  module.model = model
+  module.tft_layer = tf_transform_output.transform_features_layer()
+  serving_spec = _raw_feature_spec(tf_transform_output, spec, with_labels=False)
+  full_spec = _raw_feature_spec(tf_transform_output, spec, with_labels=True)
+  inputs = {transformed_name(n) for n in spec.feature_names}
+
+  def predict_transformed(raw):
+    transformed = module.tft_layer(raw)
+    return module.model({k: v for k, v in transformed.items() if k in inputs})
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve_examples(serialized):
+    return predict_transformed(tf.io.parse_example(serialized, serving_spec))
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def transform_features(serialized):
+    return module.tft_layer(tf.io.parse_example(serialized, full_spec))
+
+  raw_signature = {name: tf.TensorSpec([None], s.dtype, name=name)
+                   for name, s in sorted(serving_spec.items())}
+
+  @tf.function(input_signature=[raw_signature])
+  def predict_raw(features):
+    return predict_transformed({k: _as_raw_feature(features[k], serving_spec[k])
+                                for k in serving_spec})
+
+  signatures = {
+      'serving_default': serve_examples.get_concrete_function(),
+      'transform_features': transform_features.get_concrete_function(),
+      'predict_raw': predict_raw.get_concrete_function(),
+  }
+  tf.saved_model.save(module, output_dir, signatures=signatures)
