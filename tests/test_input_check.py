@@ -117,3 +117,18 @@ def test_runner_refuses_bad_trainer_settings(tmp_path, capsys):
   assert rc == 2
   assert "unknown setting(s) ['depth']" in capsys.readouterr().err
   assert not (tmp_path / 'out').exists()
+
+
+def test_default_data_from_an_older_generator_is_regenerated(tmp_path, monkeypatch):
+  from pipeline import configs
+  folder = tmp_path / 'data' / 'default' / 'csv'
+  folder.mkdir(parents=True)
+  (folder / 'data.csv').write_text('gender,age_group,clicked\n1,2,0\n')   # no ad_category
+  monkeypatch.setattr(configs, 'DEFAULT_DATA', str(folder))
+  config = configs.PipelineConfig(data_root=str(folder))
+  local_runner.ensure_default_data(config, rows=500, seed=0)
+  header = next(folder.glob('*.csv')).read_text().splitlines()[0].split(',')
+  assert 'ad_category' in header
+  before = sorted(p.stat().st_mtime_ns for p in folder.iterdir())
+  local_runner.ensure_default_data(config, rows=500, seed=0)   # current data: kept
+  assert sorted(p.stat().st_mtime_ns for p in folder.iterdir()) == before
