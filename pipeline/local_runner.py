@@ -190,10 +190,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   return p.parse_args(argv)
 
 
-def d_trainer_config():
-  return configs.PipelineConfig().trainer_config
-
-
 def check_trainer_config(config: configs.PipelineConfig) -> None:
   """Builds the trainer's config objects, so that a bad setting fails before the run."""
   from trainer import models
@@ -211,8 +207,8 @@ def config_from_args(a: argparse.Namespace) -> configs.PipelineConfig:
       pipeline_name=a.pipeline_name, data_root=a.data, spec_path=a.spec,
       pipeline_root=a.output_dir, serving_model_dir=a.serving_dir, model_name=a.model_name,
       model=a.model,
-      trainer_config=(configs.load_trainer_config(a.trainer_config) if a.trainer_config
-                      else d_trainer_config()),
+      **({'trainer_config': configs.load_trainer_config(a.trainer_config)}
+         if a.trainer_config else {}),
       train_steps=a.train_steps, eval_steps=a.eval_steps, batch_size=a.batch_size,
       min_auc=a.min_auc, beam_preset=a.beam_preset, beam_args=a.beam_arg,
       distribution_strategy=a.distribution_strategy, enable_cache=not a.no_cache)

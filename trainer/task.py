@@ -49,7 +49,6 @@ from trainer.models import core  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
-OUTPUT_KEY = export.OUTPUT_KEY
 STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device_cpu')
 DEFAULT_MODEL = 'dnn'
 REPORT_FILE = 'trainer_report.json'

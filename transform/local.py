@@ -105,7 +105,6 @@ def transform_tables(tables: Dict[str, pa.Table], spec: fs.FeatureSpec, out_dir:
     sources[split] = tfxio.TFExampleRecord(file_pattern=path, schema=raw_schema,
                                            telemetry_descriptors=['ctr'])
   adapter = sources[analyze].TensorAdapterConfig()
-  os.makedirs(out_dir, exist_ok=True)
   # One Beam pipeline for the analysis, every split and the writes.
   with beam.Pipeline(argv=['--direct_running_mode=in_memory']) as p, tft_beam.Context(
       temp_dir=tempfile.mkdtemp(dir=out_dir), force_tf_compat_v1=False):

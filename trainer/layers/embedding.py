@@ -32,6 +32,7 @@ from typing import Dict, List  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers.sequence import TargetAttention  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
@@ -116,7 +117,6 @@ class FieldEmbedding(keras.layers.Layer):
     return f.embedding_dim or fs.default_embedding_dim(self.cardinalities[name])
 
   def build(self, input_shape):
-    from trainer.layers.sequence import TargetAttention  # noqa: PLC0415 (cycle-free)
     reg = keras.regularizers.l2(self.l2) if self.l2 else None
     self.tables, self.projections, self.attention = {}, {}, {}
     for name, rows in table_sizes(self._spec, self.cardinalities).items():

@@ -41,6 +41,7 @@ import tf_keras as keras  # noqa: E402
 
 from trainer import losses as losses_lib  # noqa: E402
 from trainer.layers import multitask  # noqa: E402
+from trainer.layers.embedding import FieldEmbedding, table_sizes  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
@@ -263,7 +264,6 @@ class EmbeddingConfig:
 def embed_fields(inputs, spec: fs.FeatureSpec, cards: Dict[str, int],
                  config: EmbeddingConfig, name: str = 'fields') -> tf.Tensor:
   """[batch, fields, embedding_dim] (:class:`trainer.layers.embedding.FieldEmbedding`)."""
-  from trainer.layers.embedding import FieldEmbedding  # noqa: PLC0415
   return FieldEmbedding(spec.to_dict(), cards, config.embedding_dim, config.embedding_l2,
                         adaptive=config.adaptive_embeddings,
                         sequence_encoder=config.sequence_encoder,
@@ -300,7 +300,6 @@ def attention_parameter_count(d_in: int, heads: int, key_dim: int, d_out: int) -
 def embedding_parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int],
                               config: EmbeddingConfig) -> int:
   """Parameters of :func:`embed_fields` (a test checks it against Keras)."""
-  from trainer.layers.embedding import table_sizes  # noqa: PLC0415
   d = config.embedding_dim
   total = 2 * len(spec.numeric) * d
   for name, rows in table_sizes(spec, cards).items():
