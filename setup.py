@@ -30,6 +30,6 @@ setup(
         'pyyaml',
         'scikit-learn',
     ],
-    extras_require={'test': ['pytest', 'pytest-xdist']},
+    extras_require={'test': ['pytest', 'pytest-xdist', 'hypothesis']},
     entry_points={'console_scripts': ['ctr-datagen=datagen.__main__:main']},
 )

@@ -9,7 +9,11 @@ Components (ids as they appear in ML Metadata and the pipeline root):
 * ``Trainer``: ``trainer.task.run_fn``, early-stopped on eval.
 * ``latest_blessed_model_resolver``: the baseline for the Evaluator's change threshold.
 * ``Evaluator``: TFMA on the held-out ``test`` split (:mod:`pipeline.evaluation`).
-* ``Pusher``: the blessed model to ``<serving_model_dir>/<model_name>/<version>``.
+* ``ServingInfraValidator``: the candidate loads in the embedded TF-Serving-compatible
+  server and answers real gRPC and REST requests (:mod:`components.infra_validator`); its
+  blessing carries the model with a warm-up file.
+* ``Pusher``: the model, when both blessings say yes, to
+  ``<serving_model_dir>/<model_name>/<version>``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tfx.components import FileBasedExampleGen  # noqa: E402
 from tfx.dsl.components.base import executor_spec  # noqa: E402
 
 from components import parquet_example_gen  # noqa: E402
+from components.infra_validator import ServingInfraValidator  # noqa: E402
 from pipeline import evaluation  # noqa: E402
 from pipeline.configs import PipelineConfig  # noqa: E402
 from pipeline.input_check import data_format  # noqa: E402
@@ -32,7 +37,7 @@ PREPROCESSING_FN = 'transform.preprocessing.preprocessing_fn'
 RUN_FN = 'trainer.task.run_fn'
 COMPONENT_IDS = ('ExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
                  'Transform', 'Trainer', 'latest_blessed_model_resolver', 'Evaluator',
-                 'Pusher')
+                 'ServingInfraValidator', 'Pusher')
 
 
 def _example_gen(config: PipelineConfig, spec: fs.FeatureSpec, fmt: str):
@@ -95,16 +100,21 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
       baseline_model=model_resolver.outputs['model'],
       example_splits=['test' if 'test' in spec.split else 'eval'],
       eval_config=evaluation.eval_config(spec, config.min_auc, config.max_auc_drop))
+  infra_validator = ServingInfraValidator(
+      model=trainer.outputs['model'], examples=example_gen.outputs['examples'],
+      split='eval')
+  # Without a ``model`` input the Pusher pushes the infra blessing's copy, which holds the
+  # warm-up requests.
   pusher = tfx.components.Pusher(
-      model=trainer.outputs['model'],
       model_blessing=evaluator.outputs['blessing'],
+      infra_blessing=infra_validator.outputs['blessing'],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push_base)))
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=os.path.join(config.pipeline_root, config.pipeline_name),
       components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  trainer, model_resolver, evaluator, pusher],
+                  trainer, model_resolver, evaluator, infra_validator, pusher],
       enable_cache=config.enable_cache,
       metadata_connection_config=(tfx.orchestration.metadata
                                   .sqlite_metadata_connection_config(config.metadata)

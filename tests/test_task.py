@@ -64,7 +64,17 @@ def test_run_fn_trains_calibrates_and_exports(name, transformed, tmp_path):
   task.run_fn(args)
 
   loaded = tf.saved_model.load(args.serving_model_dir)
-  assert set(loaded.signatures) == {'serving_default', 'transform_features', 'predict_raw'}
+  assert set(loaded.signatures) == {'serving_default', 'transform_features', 'predict_raw',
+                                    'classification', 'regression'}
+  # TF Serving routes Classify/Regress by method name, which the export sets.
+  from serving.batch import signature_defs
+  methods = {k: v.method_name for k, v in signature_defs(args.serving_model_dir).items()}
+  assert methods['classification'] == 'tensorflow/serving/classify'
+  assert methods['regression'] == 'tensorflow/serving/regress'
+  assert methods['serving_default'] == 'tensorflow/serving/predict'
+  scores = loaded.signatures['classification'](inputs=tf.constant(
+      local.serialize_examples(tables['test'].slice(0, 3), spec)))['scores'].numpy()
+  np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-6)
   serve = loaded.signatures['serving_default']
   # The default spec has two labels: the ESMM layout with three calibrated outputs.
   assert set(serve.structured_outputs) == {

@@ -11,6 +11,11 @@ Signatures:
   included when present (the Evaluator reads the transformed label through it).
 * ``predict_raw``: one named tensor per raw feature, shape [batch], in the raw column's
   dtype -> the same outputs as ``serving_default``. For direct calls.
+* ``classification`` (method ``tensorflow/serving/classify``): serialized ``tf.Example``
+  (``inputs``) -> ``classes`` [batch, 2] = ("0", "1") and ``scores`` [batch, 2] = (1 - p, p)
+  of the primary task. TF Serving's ``Classify`` API and REST ``:classify`` need it.
+* ``regression`` (method ``tensorflow/serving/regress``): ``inputs`` -> ``outputs`` [batch] =
+  p. TF Serving's ``Regress`` API and REST ``:regress`` need it.
 
 Each headed task's logit passes through its fitted calibrator (temperature and bias by default,
 :mod:`trainer.layers.calibration`), whose parameters are weights or constants of the
@@ -34,6 +39,11 @@ from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
 OUTPUT_KEY = 'probability'
+CLASSIFY_METHOD = 'tensorflow/serving/classify'
+REGRESS_METHOD = 'tensorflow/serving/regress'
+# Signatures whose method name is set after saving (tf.saved_model.save writes every
+# signature as a predict signature).
+SIGNATURE_METHODS = {'classification': CLASSIFY_METHOD, 'regression': REGRESS_METHOD}
 
 
 def serving_model(core: keras.Model, tasks: List[Task],
@@ -108,9 +118,48 @@ def export_serving_model(model: keras.Model, tf_transform_output, spec: fs.Featu
     return predict_transformed({k: _as_raw_feature(features[k], serving_spec[k])
                                 for k in serving_spec})
 
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  def classify(serialized):
+    p = tf.reshape(serve_examples(serialized)[OUTPUT_KEY], [-1])
+    classes = tf.tile(tf.constant([[b'0', b'1']]), tf.stack([tf.shape(p)[0], 1]))
+    return {'classes': classes, 'scores': tf.stack([1.0 - p, p], axis=1)}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  def regress(serialized):
+    return {'outputs': tf.reshape(serve_examples(serialized)[OUTPUT_KEY], [-1])}
+
   signatures = {
       'serving_default': serve_examples.get_concrete_function(),
       'transform_features': transform_features.get_concrete_function(),
       'predict_raw': predict_raw.get_concrete_function(),
+      'classification': classify.get_concrete_function(),
+      'regression': regress.get_concrete_function(),
   }
   tf.saved_model.save(module, output_dir, signatures=signatures)
+  set_signature_methods(output_dir, SIGNATURE_METHODS)
+
+
+def set_signature_methods(saved_model_dir: str, methods: Dict[str, str]) -> None:
+  """Rewrites the ``method_name`` of the named signatures in ``saved_model.pb``.
+
+  TF Serving routes ``Classify``/``Regress`` only to signatures whose method name says so,
+  and ``tf.saved_model.save`` has no option for it; the graph is unchanged, so TF2 loaders
+  (TFMA, ``tf.saved_model.load``) see the same functions. ``fingerprint.pb`` is rewritten
+  to match the new file.
+  """
+  # pylint: disable=g-direct-tensorflow-import
+  from tensorflow.core.protobuf import saved_model_pb2
+  from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+  path = os.path.join(saved_model_dir, 'saved_model.pb')
+  saved_model = saved_model_pb2.SavedModel()
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    saved_model.ParseFromString(f.read())
+  for meta_graph in saved_model.meta_graphs:
+    for name, method in methods.items():
+      if name in meta_graph.signature_def:
+        meta_graph.signature_def[name].method_name = method
+  with tf.io.gfile.GFile(path, 'wb') as f:
+    f.write(saved_model.SerializeToString())
+  fingerprint = fingerprinting.CreateFingerprintDef(saved_model_dir)
+  with tf.io.gfile.GFile(os.path.join(saved_model_dir, 'fingerprint.pb'), 'wb') as f:
+    f.write(fingerprint)

@@ -1,0 +1,21 @@
+"""Serving: the embedded TF-Serving-compatible model server, its clients, batch scoring and
+the deployment files for the real ``tensorflow/serving`` image.
+
+| module | owns |
+|---|---|
+| ``server.py`` | ``ModelServer`` (gRPC + REST) and ``python -m serving serve`` with TF Serving's flags |
+| ``core.py`` | ``ServerCore``: model manager + batching + warm-up + metrics behind the APIs |
+| ``manager.py`` | base-path polling, version policies, labels, load/unload lifecycle |
+| ``servable.py`` | one loaded SavedModel version (session + signature defs) |
+| ``inference.py`` | Predict / Classify / Regress / MultiInference / GetModelMetadata |
+| ``batching.py`` | server-side batching (TF Serving's ``BatchingParameters``) |
+| ``grpc_server.py``, ``rest_server.py`` | the two front ends |
+| ``json_codec.py`` | TF Serving's REST JSON formats |
+| ``tensors.py`` | ``TensorProto`` <-> NumPy |
+| ``metrics.py`` | Prometheus metrics under TF Serving's names |
+| ``config.py`` | ``models.config``, batching and monitoring config files |
+| ``errors.py`` | status codes, messages, HTTP mapping |
+| ``client.py`` | one Python client over gRPC or REST (raw features, dicts, tf.Examples) |
+| ``batch.py`` | offline batch scoring with Beam + tfx-bsl RunInference |
+| ``deploy/`` | rendering ``models.config`` etc., docker-compose and Kubernetes for ``tensorflow/serving`` |
+"""

@@ -1,0 +1,130 @@
+"""One loaded model version: a SavedModel in a TensorFlow session, run by signature.
+
+Loaded the way ``tensorflow_model_server`` loads it (``SavedModelBundle``): the
+``serve``-tagged MetaGraph is imported into a session, its init op runs (tables, assets),
+and requests are ``Session::Run`` calls on the tensors a ``SignatureDef`` names. That keeps
+every signature, including those whose method is classify or regress, callable with TF
+Serving's semantics, and lets ``output_filter`` fetch only what it asks for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from serving import errors
+
+SAVED_MODEL_FILES = ('saved_model.pb', 'saved_model.pbtxt')
+WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+
+log = logging.getLogger('serving')
+
+
+def is_loadable(version_dir: str) -> bool:
+  """A version may load once its SavedModel file is present (the Pusher writes it last)."""
+  return any(os.path.isfile(os.path.join(version_dir, f)) for f in SAVED_MODEL_FILES)
+
+
+class Servable:
+  """A SavedModel version, ready for ``run`` calls from many threads."""
+
+  def __init__(self, name: str, version: int, path: str, intra_op_threads: int = 0,
+               inter_op_threads: int = 0):
+    self.name = name
+    self.version = version
+    self.path = path
+    self._config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=intra_op_threads,
+        inter_op_parallelism_threads=inter_op_threads,
+        allow_soft_placement=True)
+    self.graph: Optional[tf.Graph] = None
+    self.session: Optional[tf.compat.v1.Session] = None
+    self.signatures: Dict[str, object] = {}
+    self.batcher = None  # serving.batching.BatchScheduler, set by the server core
+    self.metrics = None  # serving.metrics.Metrics, set by the server core
+    self._callables: Dict[tuple, object] = {}
+    self._lock = threading.Lock()
+    self._refs = 0
+    self._idle = threading.Condition(self._lock)
+
+  def load(self) -> None:
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph, config=self._config)
+    try:
+      with graph.as_default():
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            session, [tf.saved_model.SERVING], self.path)
+    except BaseException:
+      session.close()
+      raise
+    self.graph, self.session = graph, session
+    # Every SignatureDef, ``__saved_model_init_op`` included, as TF Serving keeps them.
+    self.signatures = dict(meta_graph.signature_def)
+
+  def close(self) -> None:
+    if self.session is not None:
+      self.session.close()
+    self.session = None
+    self._callables.clear()
+
+  # Reference counting: a request holds the servable; unloading waits for it.
+  def acquire(self) -> None:
+    with self._lock:
+      self._refs += 1
+
+  def release(self) -> None:
+    with self._lock:
+      self._refs -= 1
+      if self._refs == 0:
+        self._idle.notify_all()
+
+  def wait_idle(self, timeout: Optional[float] = None) -> bool:
+    with self._lock:
+      return self._idle.wait_for(lambda: self._refs == 0, timeout)
+
+  def _callable(self, feeds: Sequence[str], fetches: Sequence[str]):
+    key = (tuple(feeds), tuple(fetches))
+    fn = self._callables.get(key)
+    if fn is None:
+      with self._lock:
+        fn = self._callables.get(key)
+        if fn is None:
+          fn = self.session.make_callable(list(fetches), feed_list=list(feeds))
+          self._callables[key] = fn
+    return fn
+
+  def run_direct(self, feeds: Dict[str, np.ndarray], fetches: List[str]) -> List[np.ndarray]:
+    """``Session::Run`` on tensor names; TF errors keep their code and message."""
+    if self.session is None:
+      raise errors.unavailable(f'Servable {self.name} version {self.version} is unloaded')
+    names = list(feeds)
+    try:
+      return list(self._callable(names, fetches)(*[feeds[n] for n in names]))
+    except tf.errors.OpError as e:
+      raise errors.from_tf_error(e) from None
+    except (TypeError, ValueError) as e:
+      raise errors.invalid_argument(str(e)) from None
+
+  def run(self, feeds: Dict[str, np.ndarray], fetches: List[str],
+          api: str = 'Predict') -> List[np.ndarray]:
+    """Runs through the server's batch scheduler when batching is on."""
+    started = time.perf_counter()
+    if self.batcher is not None:
+      out = self.batcher.run(self, feeds, fetches)
+    else:
+      out = self.run_direct(feeds, fetches)
+    if self.metrics is not None:
+      examples = next(iter(feeds.values())).shape[0] if feeds else 0
+      self.metrics.record_runtime(self.name, api, (time.perf_counter() - started) * 1e6,
+                                  examples if api != 'Predict' else 0)
+    return out
+
+  def warmup_file(self) -> Optional[str]:
+    path = os.path.join(self.path, WARMUP_FILE)
+    return path if os.path.isfile(path) else None

@@ -1,0 +1,157 @@
+"""The project's CTR model behind the embedded server: the Python client over gRPC and REST
+(raw rows, lists, serialized tf.Examples), the predict CLI, Beam batch scoring, the
+infra-validation step, and the deployment files for the real TF Serving."""
+import argparse
+import json
+import os
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+import yaml
+
+from components import infra_validator
+from serving import batch
+from serving import __main__ as cli
+from serving import config as cfg
+from serving import server as server_module
+from serving.client import PredictionClient
+from serving.core import ServerOptions
+from serving.deploy import render
+from serving.errors import ServingError
+from serving.server import ModelServer
+from serving.testing import write_ctr_model
+from transform import local
+
+MODEL = 'ctr'
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def ctr(tmp_path_factory):
+  work = tmp_path_factory.mktemp('ctr')
+  model_dir, test, spec = write_ctr_model(str(work))
+  base = work / 'serving' / MODEL
+  shutil.copytree(model_dir, base / '1')
+  rows = test.slice(0, 40).to_pylist()
+  server = ModelServer(ServerOptions(model_config=cfg.single_model_config(MODEL, str(base)),
+                                     file_system_poll_wait_seconds=0),
+                       port=0, rest_api_port=0, host='127.0.0.1').start()
+  loaded = tf.saved_model.load(str(base / '1'))
+  expected = loaded.signatures['serving_default'](
+      examples=tf.constant(local.serialize_examples(test.slice(0, 40), spec)))
+  yield {'server': server, 'rows': rows, 'base': base, 'work': work, 'test': test,
+         'spec': spec, 'expected': {k: v.numpy().reshape(len(rows), -1)[:, 0]
+                                    for k, v in expected.items()}}
+  server.stop()
+
+
+@pytest.mark.parametrize('protocol', ['grpc', 'rest'])
+def test_client_predicts_rows_lists_and_examples(ctr, protocol):
+  server = ctr['server']
+  port = server.port if protocol == 'grpc' else server.rest_api_port
+  rows, expected = ctr['rows'], ctr['expected']
+  with PredictionClient(f'127.0.0.1:{port}', MODEL, protocol=protocol) as client:
+    assert client.feature_types()['user_id'] == tf.string.as_datatype_enum or \
+        'user_id' in client.feature_types()
+    out = client.predict(rows)
+    assert set(out) == {'probability', 'probability_ctr', 'probability_cvr',
+                        'probability_ctcvr'}
+    for k, v in out.items():
+      np.testing.assert_allclose(np.asarray(v, np.float64).ravel(), expected[k], rtol=1e-5)
+    one = client.predict(rows[3])                          # a single dict of raw features
+    assert np.asarray(one['probability']).ravel()[0] == pytest.approx(
+        expected['probability'][3], rel=1e-5)
+    # CSV-style strings land in the right feature kinds.
+    as_text = {k: (str(v) if not isinstance(v, (bytes, str)) else v) for k, v in rows[5].items()}
+    assert np.asarray(client.predict(as_text)['probability']).ravel()[0] == pytest.approx(
+        expected['probability'][5], rel=1e-5)
+    examples = client.examples(rows[:4])
+    by_examples = client.predict(examples, output_filter=['probability_ctr'])
+    assert set(by_examples) == {'probability_ctr'}
+    scores = client.classify(rows[:4])
+    np.testing.assert_allclose([s['1'] for s in scores], expected['probability'][:4], rtol=1e-5)
+    np.testing.assert_allclose(client.regress(rows[:4]), expected['probability'][:4],
+                               rtol=1e-5)
+    bad = dict(rows[0])
+    bad['hour'] = 'noon'
+    with pytest.raises(ServingError, match='feature hour'):
+      client.predict(bad)
+    with pytest.raises(ServingError) as e:
+      PredictionClient(f'127.0.0.1:{port}', 'nope', protocol=protocol).predict(rows[0])
+    assert e.value.code.name == 'NOT_FOUND'
+
+
+def test_predict_cli(ctr, tmp_path, capsys):
+  rows = ctr['rows'][:6]
+  path = tmp_path / 'rows.jsonl'
+  with open(path, 'w') as f:
+    for i, r in enumerate(rows):
+      f.write(json.dumps({'row_id': f'r{i}', **r}) + '\n')
+  out = tmp_path / 'out.jsonl'
+  assert cli.main(['predict', '--model', MODEL, '--input', str(path), '--output', str(out),
+                   '--server', f'127.0.0.1:{ctr["server"].port}', '--batch-size', '4']) == 0
+  records = [json.loads(line) for line in open(out)]
+  assert [r['row_id'] for r in records] == [f'r{i}' for i in range(6)]
+  np.testing.assert_allclose([r['probability'] for r in records],
+                             ctr['expected']['probability'][:6], rtol=1e-5)
+  (tmp_path / 'bad.jsonl').write_text('{"hour": 1}\nnot json\n')
+  assert cli.main(['predict', '--model', MODEL, '--input', str(tmp_path / 'bad.jsonl'),
+                   '--server', f'127.0.0.1:{ctr["server"].port}']) == 2
+  assert 'line 2: not JSON' in capsys.readouterr().err
+
+
+def test_beam_batch_scoring_matches_online(ctr, tmp_path):
+  table = ctr['test'].slice(0, 40)
+  pq.write_table(table, tmp_path / 'rows.parquet')
+  path = batch.score(str(ctr['base']), str(tmp_path / 'rows.parquet'),
+                     str(tmp_path / 'scores.jsonl'))
+  records = sorted((json.loads(line) for line in open(path)), key=lambda r: r['row_id'])
+  assert [r['row_id'] for r in records] == list(range(40))
+  np.testing.assert_allclose([r['probability'] for r in records],
+                             ctr['expected']['probability'], rtol=1e-5)
+  with pytest.raises(FileNotFoundError):
+    batch.score(str(ctr['base']), str(tmp_path / 'missing.parquet'), str(tmp_path / 'x'))
+
+
+def test_infra_validation_blesses_a_good_model_and_refuses_a_broken_one(ctr, tmp_path):
+  examples = [ex for ex in local.serialize_examples(ctr['test'].slice(0, 8), ctr['spec'])]
+  report = infra_validator.validate(str(ctr['base'] / '1'), examples)
+  assert report['blessed'], report
+  assert {'probability', 'classify', 'regress'} <= set(report['checked'])
+  broken = tmp_path / 'broken'
+  shutil.copytree(ctr['base'] / '1', broken)
+  (broken / 'saved_model.pb').write_bytes(b'\x08garbage')
+  report = infra_validator.validate(str(broken), examples)
+  assert not report['blessed'] and 'did not load' in report['reason']
+  warm = infra_validator.write_warmup(str(tmp_path / 'm'), [b'x'])
+  assert warm.endswith(os.path.join('assets.extra', 'tf_serving_warmup_requests'))
+
+
+def test_deploy_files_render_and_match_the_embedded_flags(ctr, tmp_path):
+  paths = render.render(str(tmp_path), render.pushed_models(str(ctr['work'] / 'serving')))
+  config = cfg.read_model_server_config(paths['models.config'])
+  assert [(m.name, m.base_path) for m in config.model_config_list.config] == [
+      (MODEL, '/models/ctr')]
+  assert cfg.BatchingParameters.from_text(open(paths['batching.config']).read()) == \
+      render.PRODUCTION_BATCHING
+  assert cfg.MonitoringConfig.from_text(open(paths['monitoring.config']).read()).prometheus_enable
+  with pytest.raises(ValueError, match='no models'):
+    render.render(str(tmp_path), [])
+  # The real server's flags in docker-compose and Kubernetes are all flags the embedded
+  # server takes: switching servers is a change of binary only.
+  compose = yaml.safe_load(open(os.path.join(REPO, 'serving/deploy/docker-compose.yml')))
+  k8s = yaml.safe_load(open(os.path.join(REPO, 'serving/deploy/kubernetes/deployment.yaml')))
+  flag_sets = [compose['services']['tf-serving']['command'],
+               k8s['spec']['template']['spec']['containers'][0]['args']]
+  parser = argparse.ArgumentParser()
+  server_module.add_arguments(parser)
+  for flags in flag_sets:
+    args = parser.parse_args(flags)
+    assert args.model_config_file == '/config/models.config' and args.enable_batching
+  kustomize = yaml.safe_load(open(os.path.join(REPO, 'serving/deploy/kubernetes/'
+                                                     'kustomization.yaml')))
+  files = kustomize['configMapGenerator'][0]['files']
+  assert sorted(os.path.basename(f) for f in files) == sorted(paths)
