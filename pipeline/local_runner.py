@@ -109,7 +109,13 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
     blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME)
     pushed = latest(standard_artifacts.PushedModel.TYPE_NAME)
     model_run = latest(standard_artifacts.ModelRun.TYPE_NAME)
+    infra = latest(standard_artifacts.InfraBlessing.TYPE_NAME)
   report: Dict[str, object] = {'pipeline': config.pipeline_name}
+  if infra is not None:
+    path = os.path.join(infra.uri, 'infra_validation.json')  # components.infra_validator
+    if os.path.isfile(path):
+      with open(path) as f:
+        report['infra_validation'] = json.load(f)
   if model_run is not None:
     path = os.path.join(model_run.uri, 'trainer_report.json')  # trainer.task.REPORT_FILE
     if os.path.isfile(path):
@@ -145,8 +151,16 @@ def format_report(report: Dict[str, object]) -> str:
       lines.append(f'{label:>14}: {m[key]:.4f}' if key != 'example_count'
                    else f'{label:>14}: {int(m[key])}')
   lines.append(f'{"blessed":>14}: {report.get("blessed")}')
+  infra = report.get('infra_validation')
+  if infra:
+    verdict = ('served' if infra['blessed'] else 'refused') + f' ({infra.get("reason")}'
+    if 'grpc_predict_ms' in infra:
+      verdict += f'; {infra["examples"]} examples by gRPC in {infra["grpc_predict_ms"]} ms'
+    lines.append(f'{"infra check":>14}: {verdict})')
   if report.get('pushed'):
     lines.append(f'{"pushed":>14}: {report.get("pushed_destination")}')
+  elif infra and not infra['blessed']:
+    lines.append(f'{"pushed":>14}: no (the candidate failed the serving check)')
   else:
     lines.append(f'{"pushed":>14}: no (the Evaluator did not bless this model)')
   return '\n'.join(lines)

@@ -69,6 +69,10 @@ def _check_pushed_model(report, csv_folder, spec):
   version = os.path.basename(dest.rstrip('/'))
   assert version.isdigit(), f'TF Serving needs a numbered version folder, got {dest}'
   assert os.path.isfile(os.path.join(dest, 'saved_model.pb'))
+  # The pushed copy is the infra blessing's: it served real requests and carries them as
+  # its TF Serving warm-up file.
+  assert report['infra_validation']['blessed'], report['infra_validation']
+  assert os.path.isfile(os.path.join(dest, 'assets.extra', 'tf_serving_warmup_requests'))
   loaded = tf.saved_model.load(dest)
   assert {'serving_default', 'transform_features', 'predict_raw'} <= set(loaded.signatures)
   examples, rows = _serialized_examples(csv_folder, spec)
