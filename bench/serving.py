@@ -70,6 +70,28 @@ def examples(version_dir: str, n: int) -> list:
 
 
 # ------------------------------------------------------------------ clients
+def _timed(call, n, start, q, ready):
+  """One call to connect, then ``n`` timed calls once every client is ready; the
+  latencies (or the error, as a string) go to ``q``."""
+  is_ready = False
+  try:
+    call()
+    ready.put(1)
+    is_ready = True
+    start.wait()
+    lat = []
+    for _ in range(n):
+      t = time.perf_counter()
+      call()
+      lat.append(time.perf_counter() - t)
+  except Exception as e:  # noqa: BLE001 -- reported to the parent, which raises
+    if not is_ready:
+      ready.put(1)
+    q.put(repr(e))
+    return
+  q.put(lat)
+
+
 def _grpc_worker(port, batch, n, start, q, ready):
   import grpc
   import numpy as np
@@ -82,19 +104,7 @@ def _grpc_worker(port, batch, n, start, q, ready):
   req.model_spec.name = MODEL
   tensors.from_ndarray(exs, out=req.inputs['examples'])
   req.output_filter.append('probability')
-  stub.Predict(req)   # connect
-  ready.put(1)
-  start.wait()
-  lat = []
-  try:
-    for _ in range(n):
-      t = time.perf_counter()
-      stub.Predict(req, timeout=60)
-      lat.append(time.perf_counter() - t)
-  except grpc.RpcError as e:
-    q.put(f'{e.code()}: {e.details()}')
-    return
-  q.put(lat)
+  _timed(lambda: stub.Predict(req, timeout=60), n, start, q, ready)
 
 
 def _rest_worker(port, batch, n, start, q, ready):
@@ -111,19 +121,7 @@ def _rest_worker(port, batch, n, start, q, ready):
     if r.status != 200:
       raise RuntimeError(data)
 
-  call()
-  ready.put(1)
-  start.wait()
-  lat = []
-  try:
-    for _ in range(n):
-      t = time.perf_counter()
-      call()
-      lat.append(time.perf_counter() - t)
-  except (RuntimeError, OSError) as e:
-    q.put(repr(e))
-    return
-  q.put(lat)
+  _timed(call, n, start, q, ready)
 
 
 def load(protocol, port, exs, batch, clients, requests, work):

@@ -95,6 +95,7 @@ def validate(model_dir: str, examples: List[bytes], model_name: str = 'candidate
     started = time.monotonic()
     server = ModelServer(ServerOptions(model_config=options, file_system_poll_wait_seconds=0),
                          port=0, rest_api_port=0, host='127.0.0.1').start()
+    clients: List = []
     try:
       report['load_seconds'] = round(time.monotonic() - started, 3)
       status = server.core.manager.status(_spec(model_name))
@@ -106,6 +107,7 @@ def validate(model_dir: str, examples: List[bytes], model_name: str = 'candidate
                                      timeout=timeout_seconds)
       rest_client = PredictionClient(f'127.0.0.1:{server.rest_api_port}', model_name,
                                      protocol='rest', timeout=timeout_seconds)
+      clients += [grpc_client, rest_client]
       t = time.monotonic()
       by_grpc = grpc_client.predict(examples)
       report['grpc_predict_ms'] = round((time.monotonic() - t) * 1e3, 2)
@@ -141,6 +143,8 @@ def validate(model_dir: str, examples: List[bytes], model_name: str = 'candidate
       report['reason'] = f'{type(e).__name__}: {getattr(e, "message", None) or e}'
       return report
     finally:
+      for client in clients:
+        client.close()
       server.stop(grace=0)
   finally:
     shutil.rmtree(base, ignore_errors=True)

@@ -19,7 +19,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
 def _predict(args) -> int:
-  import numpy as np
+  from serving import json_codec
   from serving.client import PredictionClient
   from serving.errors import ServingError
   target = args.server or ('localhost:8501' if args.protocol == 'rest' else 'localhost:8500')
@@ -55,8 +55,7 @@ def _predict(args) -> int:
         for i, row in enumerate(chunk):
           record = {args.key: row.get(args.key, start + i)}
           for name, values in sorted(result.items()):
-            v = np.asarray(values[i])
-            record[name] = v.item() if v.size == 1 else v.tolist()
+            record[name] = json_codec.row_value(values[i])
           out.write(json.dumps(record) + '\n')
   except ServingError as e:
     print(f'error: {e.code.name}: {e.message}', file=sys.stderr)

@@ -25,6 +25,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tfx_bsl.public.beam import run_inference
 from tfx_bsl.public.proto import model_spec_pb2
 
+from serving import json_codec, tensors
 from serving.client import RAW_SIGNATURE, make_example
 
 DEFAULT_SIGNATURE = 'serving_default'
@@ -100,10 +101,7 @@ def _format(element, output_filter: Optional[List[str]], key_name: str) -> str:
   for name in sorted(outputs):
     if output_filter and name not in output_filter:
       continue
-    t = outputs[name]
-    values = (list(t.float_val) or list(t.double_val) or list(t.int64_val) or
-              [v.decode(errors='replace') for v in t.string_val])
-    record[name] = values[0] if len(values) == 1 else values
+    record[name] = json_codec.row_value(tensors.to_ndarray(outputs[name], name))
   return json.dumps(record)
 
 

@@ -167,14 +167,11 @@ class ServerCore:
 
   def reload_config(self, request: model_management_pb2.ReloadConfigRequest
                     ) -> model_management_pb2.ReloadConfigResponse:
-    response = model_management_pb2.ReloadConfigResponse()
     try:
       self.manager.reload(request.config)
-    except errors.ServingError as e:
-      response.status.error_code = e.code.value[0]
-      response.status.error_message = e.message
+    except errors.ServingError as e:   # the call's status carries code and message
       log.error('reload_config_failed', extra={'fields': {'error': e.message}})
       raise
     log.info('reload_config', extra={'fields': {
         'models': [m.name for m in request.config.model_config_list.config]}})
-    return response
+    return model_management_pb2.ReloadConfigResponse()

@@ -7,7 +7,7 @@ protocol is TF Serving's own; errors become the call's status code and message.
 from __future__ import annotations
 
 from concurrent import futures
-from typing import Optional
+from typing import Optional, Tuple
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
@@ -61,7 +61,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def create_server(core: ServerCore, port: int, host: str = '0.0.0.0',
-                  max_threads: Optional[int] = None) -> (grpc.Server, int):
+                  max_threads: Optional[int] = None) -> Tuple[grpc.Server, int]:
   """A started-ready (not started) gRPC server and the port it bound (0 picks one)."""
   server = grpc.server(
       futures.ThreadPoolExecutor(max_workers=max_threads or 16, thread_name_prefix='grpc'),

@@ -31,7 +31,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2, regression_pb2
 
 from serving import tensors
-from serving.errors import ServingError, invalid_argument
+from serving.errors import Code, ServingError, invalid_argument
 
 ROW, COLUMNAR = 'row', 'columnar'
 MAX_DEPTH = 64   # deeper JSON nesting than any tensor rank is refused, not recursed into
@@ -151,7 +151,7 @@ def _add_value(v, dtype: int, values: list) -> None:
       raise type_error()
     values.append(v)
   else:
-    raise ServingError(tensors.errors.Code.UNIMPLEMENTED,
+    raise ServingError(Code.UNIMPLEMENTED,
                        f'Conversion of JSON Value: {_show(v)} to type: '
                        f'{tensors.dtype_name(dtype)}')
 
@@ -480,6 +480,15 @@ def regression_response(response) -> str:
 def error_body(message: str) -> str:
   return json.dumps({'error': message})
 
+
+def row_value(value):
+  """One example's output as a JSON value: a number or string for a single value, else a
+  (nested) list; bytes are decoded as UTF-8 (invalid bytes replaced)."""
+  v = np.asarray(value)
+  if v.dtype == object:
+    v = np.array([b.decode(errors='replace') if isinstance(b, bytes) else b
+                  for b in v.ravel()], dtype=object).reshape(v.shape)
+  return v.reshape(-1).tolist()[0] if v.size == 1 else v.tolist()
 
 def decode_predictions(doc: dict, outputs: Optional[List[str]] = None) -> Dict[str, np.ndarray]:
   """Client side: a ``predictions``/``outputs`` response -> ``{name: array}``."""

@@ -82,7 +82,7 @@ class ModelManager:
     self._stop = threading.Event()
     self._thread: Optional[threading.Thread] = None
     self._pending_labels: Dict[str, Dict[str, int]] = {}
-    self._set_config(config, check_labels=False)
+    self._set_config(config)
 
   # ----------------------------------------------------------------- lifecycle
   def start(self) -> None:
@@ -114,7 +114,9 @@ class ModelManager:
         log.exception('model poll failed')
 
   # ----------------------------------------------------------------- config
-  def _set_config(self, config: ModelServerConfig, check_labels: bool) -> None:
+  def _set_config(self, config: ModelServerConfig) -> None:
+    """Adds and retires models; their labels wait in ``_pending_labels`` until versions
+    have loaded."""
     wanted = {m.name: m for m in config.model_config_list.config}
     with self._lock:
       for name in list(self._models):
@@ -126,10 +128,7 @@ class ModelManager:
           self._models[name] = ModelRecord(config=m)
         else:
           record.config = m
-        labels = dict(m.version_labels)
-        if check_labels:
-          self._check_labels(name, labels)
-        self._pending_labels[name] = labels
+        self._pending_labels[name] = dict(m.version_labels)
 
   def reload(self, config: ModelServerConfig) -> None:
     """``HandleReloadConfigRequest``: new models load, removed ones unload, labels move."""
@@ -142,7 +141,7 @@ class ModelManager:
       for m in config.model_config_list.config:
         if m.name in self._models:   # labels of a known model are checked before anything moves
           self._check_labels(m.name, dict(m.version_labels))
-      self._set_config(config, check_labels=False)
+      self._set_config(config)
     self.poll()
     with self._lock:
       pending, self._pending_labels = self._pending_labels, {}

@@ -193,8 +193,8 @@ class RestServer:
   def __init__(self, core: ServerCore, port: int, host: str = '0.0.0.0'):
     monitoring = core.options.monitoring
     path = monitoring.prometheus_path if monitoring.prometheus_enable else ''
-    ThreadingHTTPServer.daemon_threads = True
     self.httpd = ThreadingHTTPServer((host, port), _handler_class(RestApi(core), path))
+    self.httpd.daemon_threads = True
     self.port = self.httpd.server_address[1]
     self._thread = threading.Thread(target=self.httpd.serve_forever, name='rest',
                                     daemon=True)
