@@ -29,6 +29,9 @@ import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+# As python -m serving runs (serving/__main__.py): the in-process reference uses the same
+# TensorFlow kernels as the server it is compared with.
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 
 import numpy as np  # noqa: E402
 
@@ -67,6 +70,20 @@ def examples(version_dir: str, n: int) -> list:
   types = {k: v.dtype for k, v in raw.inputs.items()}
   table = synthetic.generate(n, seed=3)
   return [make_example({k: r[k] for k in types}, types) for r in table.to_pylist()]
+
+
+def batching_configs():
+  from serving.config import BatchingParameters
+  return {
+      # Large batches: what a many-core server would use.
+      'batching': BatchingParameters(max_batch_size=512, batch_timeout_micros=2000,
+                                     num_batch_threads=2, max_enqueued_batches=100,
+                                     allowed_batch_sizes=(64, 128, 256, 512)),
+      # Sized for this 2-core machine: two 64-example requests per run, one run per core.
+      'batching_128': BatchingParameters(max_batch_size=128, batch_timeout_micros=1000,
+                                         num_batch_threads=2, max_enqueued_batches=100,
+                                         allowed_batch_sizes=(64, 128)),
+  }
 
 
 # ------------------------------------------------------------------ clients
@@ -208,7 +225,6 @@ def main(argv=None) -> None:
   p.add_argument('--requests', type=int, default=400, help='requests per client at batch 1')
   args = p.parse_args(argv)
   from serving.batch import latest_version_dir
-  from serving.config import BatchingParameters
   work = tempfile.mkdtemp(prefix='bench_serving_')
   base = model_base(args.model_base, work)
   version_dir = latest_version_dir(base)
@@ -229,6 +245,7 @@ def main(argv=None) -> None:
     add('in_process_signature', in_process(version_dir, exs, b, reqs), b, 1, 'in-process')
   server = Server(base, work)
   try:
+    add('grpc_b1_1_client', load('grpc', server.port, exs, 1, 1, n, work), 1, 1, 'grpc')
     add('grpc_b1_4_clients', load('grpc', server.port, exs, 1, 4, n, work), 1, 4, 'grpc')
     add('rest_b1_4_clients', load('rest', server.rest, exs, 1, 4, n, work), 1, 4, 'rest')
     add('grpc_b256_1_client', load('grpc', server.port, exs, 256, 1, max(20, n // 10), work),
@@ -236,20 +253,19 @@ def main(argv=None) -> None:
     add('rest_b256_1_client', load('rest', server.rest, exs, 256, 1, max(20, n // 10), work),
         256, 1, 'rest')
     add('grpc_b64_8_clients_no_batching',
-        load('grpc', server.port, exs, 64, 8, max(20, n // 8), work), 64, 8, 'grpc')
+        load('grpc', server.port, exs, 64, 8, max(20, n // 2), work), 64, 8, 'grpc')
   finally:
     server.stop()
-  batching = BatchingParameters(max_batch_size=512, batch_timeout_micros=2000,
-                                num_batch_threads=2, max_enqueued_batches=100,
-                                allowed_batch_sizes=(64, 128, 256, 512))
-  server = Server(base, work, batching)
-  try:
-    add('grpc_b1_4_clients_batching', load('grpc', server.port, exs, 1, 4, n, work), 1, 4,
-        'grpc')
-    add('grpc_b64_8_clients_batching',
-        load('grpc', server.port, exs, 64, 8, max(20, n // 8), work), 64, 8, 'grpc')
-  finally:
-    server.stop()
+  for name, batching in batching_configs().items():
+    server = Server(base, work, batching)
+    try:
+      if name == 'batching':
+        add('grpc_b1_4_clients_batching', load('grpc', server.port, exs, 1, 4, n, work), 1, 4,
+            'grpc')
+      add(f'grpc_b64_8_clients_{name}',
+          load('grpc', server.port, exs, 64, 8, max(20, n // 2), work), 64, 8, 'grpc')
+    finally:
+      server.stop()
   ref = {(r['batch'], r['metric']): r['value'] for r in rows
          if r['scenario'] == 'in_process_signature'}
   for r in list(rows):

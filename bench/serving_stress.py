@@ -1,20 +1,29 @@
-"""Concurrency stress for the embedded server, to chase the abort seen in bench/serving
-(``free(): invalid pointer`` under 8 gRPC clients x 64 examples; docs/BENCHMARKS.md).
+"""Concurrency stress for the embedded server: survival under concurrent load, and the
+reproduction of the abort first seen in bench/serving (``free(): invalid pointer``;
+docs/SERVING.md, "oneDNN").
 
-    python -m bench.serving_stress --mode session|inprocess|subprocess [--seconds 60]
+    python -m bench.serving_stress --mode session|inprocess|subprocess|processes \
+        [--seconds 60] [--batching]
 
-* ``session``: 8 threads call the loaded servable's session directly;
+* ``session``: 8 threads call the loaded model's session directly, at batch sizes from 1
+  to 512 and without the servable's oneDNN lock: with ``TF_ENABLE_ONEDNN_OPTS=1`` this
+  aborts within seconds (TF 2.16's oneDNN kernels), with ``=0`` (the default here, as in
+  ``python -m serving``) it runs;
 * ``inprocess``: a ModelServer in this process, 8 gRPC client threads;
 * ``subprocess``: ``python -m serving serve`` in its own process (as bench/serving runs it),
-  8 gRPC client threads here.
+  8 gRPC client threads here;
+* ``processes``: as bench/serving runs it: the server in its own process, and rounds of 8
+  client *processes* (each started, connected, timed and exited, as in bench/serving) until
+  ``--seconds`` have passed.
 
-Each sends the same 64-example requests as bench/serving for ``--seconds`` and prints the
-number of completed calls, or the failure (the server's exit code and log tail). Not part
-of ``make bench``: it measures survival, not speed.
+The other modes send bench/serving's 64-example gRPC requests. Each runs for ``--seconds``
+and prints the number of completed calls, or the failure (the server's exit code and log
+tail). Not part of ``make bench``: it measures survival, not speed.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import tempfile
 import threading
 import time
@@ -63,9 +72,25 @@ def _grpc_call(port: int, exs: list):
   return call
 
 
+def _rounds(server, exs, seconds: float, work: str) -> tuple:
+  done, failures, stop = 0, [], time.time() + seconds
+  while time.time() < stop and not failures:
+    try:
+      bs.load('grpc', server.port, exs, 64, 8, 50, work)
+      done += 8 * 50
+    except Exception as e:  # noqa: BLE001 -- the failure is the result
+      failures.append(repr(e)[:300])
+    if server.proc.poll() is not None:
+      failures.append(f'server exited with {server.proc.returncode}')
+  return done, failures
+
+
 def main(argv=None) -> None:
   p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  p.add_argument('--mode', choices=['session', 'inprocess', 'subprocess'], required=True)
+  p.add_argument('--mode', choices=['session', 'inprocess', 'subprocess', 'processes'],
+                 required=True)
+  p.add_argument('--batching', action='store_true',
+                 help='server-side batching on (subprocess and processes modes)')
   p.add_argument('--seconds', type=float, default=60)
   p.add_argument('--model-base', default='workdir/serving/ctr')
   args = p.parse_args(argv)
@@ -79,12 +104,18 @@ def main(argv=None) -> None:
     s = Servable(bs.MODEL, 1, latest_version_dir(base))
     s.load()
     sig = s.signatures['serving_default']
-    feed, fetch = sig.inputs['examples'].name, [sig.outputs['probability'].name]
+    fn = s.session.make_callable([sig.outputs['probability'].name],
+                                 feed_list=[sig.inputs['examples'].name])
+    sizes = (1, 7, 64, 128, 256, 512)
 
     def call(i):
-      x = np.empty(64, dtype=object)
-      x[:] = exs[i * 8:i * 8 + 64]
-      s.run_direct({feed: x}, fetch)
+      # The session itself, without the servable's oneDNN lock, at mixed batch sizes.
+      n = sizes[(call.count[i] + i) % len(sizes)]
+      call.count[i] += 1
+      x = np.empty(n, dtype=object)
+      x[:] = (exs * 2)[:n]
+      fn(x)
+    call.count = collections.Counter()
   elif args.mode == 'inprocess':
     from serving import config as cfg
     from serving.core import ServerOptions
@@ -93,10 +124,18 @@ def main(argv=None) -> None:
                          port=0, rest_api_port=0, host='127.0.0.1').start()
     call = _grpc_call(server.port, exs)
   else:
-    server = bs.Server(base, work)
+    batching = None
+    if args.batching:
+      batching = bs.batching_configs()['batching']
+    server = bs.Server(base, work, batching)
     call = _grpc_call(server.port, exs)
-  done, failures = _hammer(call, args.seconds)
-  print(f'mode={args.mode} seconds={args.seconds:g} completed_calls={done} '
+  if args.mode == 'processes':
+    done, failures = _rounds(server, exs, args.seconds, work)
+  else:
+    done, failures = _hammer(call, args.seconds)
+  from serving.servable import onednn_enabled
+  print(f'mode={args.mode} onednn={onednn_enabled()} seconds={args.seconds:g} '
+        f'completed_calls={done} '
         f'failures={failures[:1] or "none"}', flush=True)
   if server is not None:
     server.stop()

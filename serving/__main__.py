@@ -16,6 +16,13 @@ import sys
 from typing import List, Optional
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# Before TensorFlow is imported: TF 2.16's oneDNN CPU kernels corrupt the heap when one
+# graph with Keras attention (Einsum / batch matmul) runs concurrently at varying batch
+# sizes; the server then aborts with "free(): invalid pointer" (docs/SERVING.md, "oneDNN").
+# TF_ENABLE_ONEDNN_OPTS=1 turns it back on, and then the server serializes model runs
+# (serving.servable.onednn_enabled).
+if __name__ == '__main__':   # only in the server's own process, never in an importer's
+  os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 
 
 def _predict(args) -> int:

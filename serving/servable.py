@@ -9,6 +9,7 @@ Serving's semantics, and lets ``output_filter`` fetch only what it asks for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -24,6 +25,24 @@ SAVED_MODEL_FILES = ('saved_model.pb', 'saved_model.pbtxt')
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 
 log = logging.getLogger('serving')
+
+# Held around every Session::Run while oneDNN is on (see onednn_enabled).
+_ONEDNN_RUN_LOCK = threading.Lock()
+
+
+def onednn_enabled() -> bool:
+  """Whether this process's TensorFlow runs oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS``,
+  read once when TensorFlow is imported).
+
+  TF 2.16's oneDNN kernels are not safe under concurrent ``Session::Run`` calls on the
+  CTR models' attention graphs at varying batch sizes: the heap is corrupted and the process
+  aborts (``free(): invalid pointer``; reproduced in ``bench/serving_stress.py``). TFX 1.16
+  pins TF 2.16, so where oneDNN is on (a server embedded in a process that imported
+  TensorFlow first, such as the infra validator or the tests) model runs are serialized
+  process-wide. ``python -m serving`` turns oneDNN off and runs concurrently.
+  """
+  from tensorflow.python.util import _pywrap_util_port
+  return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def is_loadable(version_dir: str) -> bool:
@@ -49,6 +68,7 @@ class Servable:
     self.batcher = None  # serving.batching.BatchScheduler, set by the server core
     self.metrics = None  # serving.metrics.Metrics, set by the server core
     self._callables: Dict[tuple, object] = {}
+    self._run_lock = _ONEDNN_RUN_LOCK if onednn_enabled() else contextlib.nullcontext()
     self._lock = threading.Lock()
     self._refs = 0
     self._idle = threading.Condition(self._lock)
@@ -105,7 +125,9 @@ class Servable:
       raise errors.unavailable(f'Servable {self.name} version {self.version} is unloaded')
     names = list(feeds)
     try:
-      return list(self._callable(names, fetches)(*[feeds[n] for n in names]))
+      fn = self._callable(names, fetches)
+      with self._run_lock:
+        return list(fn(*[feeds[n] for n in names]))
     except tf.errors.OpError as e:
       raise errors.from_tf_error(e) from None
     except (TypeError, ValueError) as e:

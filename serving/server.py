@@ -15,6 +15,7 @@ Logs are JSON lines on stderr (``--log_format=text`` for plain text).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import signal
@@ -27,6 +28,7 @@ from serving.core import ServerCore, ServerOptions
 from serving.errors import ServingError, invalid_argument
 from serving.grpc_server import create_server
 from serving.rest_server import RestServer
+from serving.servable import onednn_enabled
 
 log = logging.getLogger('serving')
 
@@ -67,9 +69,16 @@ class ModelServer:
     self._grpc.start()
     if self._rest is not None:
       self._rest.start()
+    onednn = onednn_enabled()
     log.info('server_started', extra={'fields': {
         'grpc_port': self.port, 'rest_api_port': self.rest_api_port,
-        'models': self.core.manager.model_names()}})
+        'models': self.core.manager.model_names(), 'onednn': onednn}})
+    if onednn:
+      log.warning('onednn_serialized_runs', extra={'fields': {
+          'reason': 'TensorFlow was imported with oneDNN on; its kernels are not safe under '
+                    'concurrent runs, so model runs are serialized. Start the server with '
+                    'TF_ENABLE_ONEDNN_OPTS=0 (python -m serving does) to run them '
+                    'concurrently.'}})
     return self
 
   def stop(self, grace: float = 2.0) -> None:
@@ -164,6 +173,8 @@ def _watch_config(server: ModelServer, path: str, seconds: float, stop: threadin
 
 def serve(args) -> int:
   configure_logging(args.log_format, args.log_level)
+  # A native crash (SIGSEGV, SIGABRT) still prints every thread's Python stack to stderr.
+  faulthandler.enable()
   try:
     options = options_from_args(args)
     server = ModelServer(options, args.port, args.rest_api_port, args.host,

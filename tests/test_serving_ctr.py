@@ -5,6 +5,11 @@ import argparse
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -17,6 +22,7 @@ from serving import batch
 from serving import __main__ as cli
 from serving import config as cfg
 from serving import server as server_module
+from serving import servable as servable_module
 from serving.client import PredictionClient
 from serving.core import ServerOptions
 from serving.deploy import render
@@ -155,3 +161,85 @@ def test_deploy_files_render_and_match_the_embedded_flags(ctr, tmp_path):
                                                      'kustomization.yaml')))
   files = kustomize['configMapGenerator'][0]['files']
   assert sorted(os.path.basename(f) for f in files) == sorted(paths)
+
+
+def _hammer_mixed_batches(target: str, ctr, seconds: float = 8.0, threads: int = 4) -> int:
+  """``threads`` clients sending serialized examples at batch sizes 1 to 320 for
+  ``seconds``; every answer must equal the model's own scores. Returns the number of calls.
+
+  TF 2.16's oneDNN kernels abort the process under exactly this load (docs/SERVING.md,
+  "oneDNN"), so surviving it is the check."""
+  with PredictionClient(target, MODEL) as client:
+    examples = client.examples(ctr['rows'])
+  expected = ctr['expected']['probability']
+  sizes, calls, errors = (1, 7, 40, 120, 320), [0] * threads, []
+  stop = time.time() + seconds
+
+  def work(i):
+    with PredictionClient(target, MODEL) as client:
+      k = i
+      while time.time() < stop and not errors:
+        n = sizes[k % len(sizes)]
+        k += 1
+        try:
+          got = client.predict((examples * 8)[:n], output_filter=['probability'])
+          np.testing.assert_allclose(np.asarray(got['probability'], np.float64).ravel(),
+                                     np.tile(expected, 8)[:n], rtol=1e-5)
+        except Exception as e:  # noqa: BLE001 -- reported by the assertion below
+          errors.append(f'batch {n}: {e!r}'[:500])
+        calls[i] += 1
+
+  workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+  for w in workers:
+    w.start()
+  for w in workers:
+    w.join()
+  assert not errors, errors[0]
+  return sum(calls)
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_concurrent_mixed_batch_sizes_in_process(ctr):
+  # The fixture's server shares this process's TensorFlow. Where that was imported with
+  # oneDNN on (TensorFlow's default), the servable serializes model runs.
+  unloaded = servable_module.Servable(MODEL, 1, str(ctr['base'] / '1'))
+  assert (unloaded._run_lock is servable_module._ONEDNN_RUN_LOCK) == \
+      servable_module.onednn_enabled()
+  assert _hammer_mixed_batches(f'127.0.0.1:{ctr["server"].port}', ctr) > 20
+
+
+def test_served_process_turns_onednn_off_and_survives_concurrent_load(ctr, tmp_path):
+  port, rest = _free_port(), _free_port()
+  log_path = tmp_path / 'server.log'
+  env = {k: v for k, v in os.environ.items() if k != 'TF_ENABLE_ONEDNN_OPTS'}
+  with open(log_path, 'w') as log:
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'serving', 'serve', f'--port={port}',
+         f'--rest_api_port={rest}', f'--model_name={MODEL}',
+         f'--model_base_path={ctr["base"]}', '--host=127.0.0.1', '--enable_batching'],
+        cwd=REPO, env=env, stderr=log)
+  try:
+    client = PredictionClient(f'127.0.0.1:{port}', MODEL, timeout=5)
+    end = time.time() + 120
+    while True:
+      assert proc.poll() is None, log_path.read_text()[-3000:]
+      try:
+        if client.status().model_version_status[0].state == 30:   # AVAILABLE
+          break
+      except ServingError:
+        pass
+      assert time.time() < end, 'the server did not load the model in 120 s'
+      time.sleep(0.5)
+    calls = _hammer_mixed_batches(f'127.0.0.1:{port}', ctr)
+    assert calls > 20 and proc.poll() is None, log_path.read_text()[-3000:]
+    started = [json.loads(line) for line in open(log_path)
+               if line.startswith('{') and '"server_started"' in line]
+    assert started and started[0]['onednn'] is False
+  finally:
+    proc.terminate()
+    proc.wait(30)
