@@ -29,6 +29,7 @@ setup(
         'pyarrow',
         'pyyaml',
         'scikit-learn',
+        'matplotlib',                      # reliability diagrams in the run reports
     ],
     extras_require={'test': ['pytest', 'pytest-xdist', 'hypothesis']},
     entry_points={'console_scripts': ['ctr-datagen=datagen.__main__:main']},

@@ -33,7 +33,9 @@ def run_size(rows, train_steps, workdir):
   config = configs.PipelineConfig(
       data_root=os.path.join(workdir, 'data', 'csv'), pipeline_root=os.path.join(workdir, 'tfx'),
       serving_model_dir=os.path.join(workdir, 'serving'), train_steps=train_steps,
-      eval_steps=200, min_auc=0.0, enable_cache=False)
+      eval_steps=200, enable_cache=False,
+      # Timed end to end: no gate may stop the Pusher.
+      min_auc=0.0, max_calibration_gap=1.0, max_ece=1.0)
   t = time.time()
   report = local_runner.run(config)
   total = time.time() - t
@@ -57,7 +59,7 @@ def main():
     for comp, s in secs.items():
       results.append({'dataset': f'default_{rows}', 'component': comp, 'metric': 'wall_time',
                       'value': round(s, 2), 'unit': 's'})
-    for k in ('auc', 'logloss', 'ece'):
+    for k in ('auc', 'logloss', 'ece_10_width'):
       if k in report.get('metrics', {}):
         results.append({'dataset': f'default_{rows}', 'component': 'Evaluator', 'metric': k,
                         'value': round(report['metrics'][k], 4), 'unit': ''})

@@ -91,8 +91,13 @@ class PipelineConfig:
   trainer_config: Dict = dataclasses.field(     # sections of load_trainer_config
       default_factory=lambda: load_trainer_config(os.environ['CTR_TRAINER_CONFIG'])
       if os.environ.get('CTR_TRAINER_CONFIG') else {})
-  min_auc: float = _env('CTR_MIN_AUC', 0.6, float)                        # Evaluator: absolute lower bound
-  max_auc_drop: float = 0.01                    # Evaluator: allowed drop vs. the blessed model
+  # Evaluator gates (pipeline.evaluation.Gates): AUC lower bound, |calibration - 1|, ECE
+  # (10 equal-width bins), and the allowed AUC drop / logloss rise vs. the blessed model.
+  min_auc: float = _env('CTR_MIN_AUC', 0.6, float)
+  max_calibration_gap: float = _env('CTR_MAX_CALIBRATION_GAP', 0.05, float)
+  max_ece: float = _env('CTR_MAX_ECE', 0.02, float)
+  max_auc_drop: float = 0.01
+  max_logloss_rise: float = 0.002
   beam_preset: str = 'in_memory'
   beam_args: List[str] = dataclasses.field(default_factory=list)
   distribution_strategy: str = 'default'        # trainer.task.STRATEGIES
@@ -106,6 +111,18 @@ class PipelineConfig:
   def metadata(self) -> str:
     return self.metadata_path or os.path.join(self.pipeline_root, self.pipeline_name,
                                               'metadata.db')
+
+  @property
+  def gates(self):
+    from pipeline.evaluation import Gates
+    return Gates(min_auc=self.min_auc, max_calibration_gap=self.max_calibration_gap,
+                 max_ece=self.max_ece, max_auc_drop=self.max_auc_drop,
+                 max_logloss_rise=self.max_logloss_rise)
+
+  @property
+  def tasks(self) -> str:
+    """The Trainer's task layout (``heads.tasks``), which the Evaluator measures."""
+    return (self.trainer_config.get('heads') or {}).get('tasks', 'auto')
 
   @property
   def push_base(self) -> str:

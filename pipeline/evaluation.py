@@ -1,104 +1,190 @@
 """The Evaluator's TFMA configuration, and reading its results back.
 
-Metrics: AUC, binary cross-entropy (logloss), calibration (mean prediction over mean
-label), mean label and prediction, example count, and the calibration plot, from which
-:func:`expected_calibration_error` computes ECE. Gates: AUC at or above ``min_auc``, and
-no AUC drop larger than ``max_auc_drop`` against the latest blessed model.
+Metrics, for every model output (the primary ``probability`` and, for multi-task models,
+``probability_<task>``: CTR, CVR, CTCVR):
 
-The label is read through the model's ``transform_features`` signature
-(``<label>_xf``), so a label derived by the spec (``rating >= 4``) works like a raw one.
+* AUC, AUC-PR, logloss (binary cross-entropy), Brier score (mean squared error of the
+  probability), example count;
+* calibration (sum of predictions over sum of labels), mean label and prediction, and the
+  calibration plot (1000 buckets);
+* ECE with 10 and 20 bins, equal-width and equal-mass, and GAUC (per-user AUC weighted by
+  impressions, grouped by the spec's ``group_key``): custom TFMA metrics in
+  :mod:`pipeline.metrics`.
+
+CVR is measured where it is defined, on clicked rows: its output is weighted by the click
+label (0 or 1). Slices: the whole test set and each of the spec's ``slice_keys``.
+
+Gates (:class:`Gates`), on the primary output over the whole test set:
+
+* AUC at or above ``min_auc``;
+* |calibration - 1| at most ``max_calibration_gap``;
+* ECE (10 equal-width bins) at most ``max_ece``;
+* against the latest blessed model: AUC drops by at most ``max_auc_drop`` and logloss
+  rises by at most ``max_logloss_rise``.
+
+Labels are read through the model's ``transform_features`` signature (``<label>_xf``),
+so a label derived by the spec (``rating >= 4``) works like a raw one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, Optional  # noqa: E402
+from typing import Dict, List, Optional  # noqa: E402
 
-import numpy as np  # noqa: E402
 import tensorflow_model_analysis as tfma  # noqa: E402
 
+from pipeline import metrics as custom_metrics  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
+PRIMARY_OUTPUT = 'probability'
+ECE_GATE_METRIC = 'ece_10_width'
+ECE_VARIANTS = ((10, False), (20, False), (10, True), (20, True))
 
-def eval_config(spec: fs.FeatureSpec, min_auc: float, max_auc_drop: float) -> tfma.EvalConfig:
-  auc_threshold = tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(lower_bound={'value': min_auc}),
-      change_threshold=tfma.GenericChangeThreshold(
-          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-          absolute={'value': -max_auc_drop}))
-  metrics = [
-      tfma.MetricConfig(class_name='ExampleCount'),
-      # Gates hold on the whole test set, not on each (small) slice.
-      tfma.MetricConfig(class_name='AUC', per_slice_thresholds=[
-          tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
-                                       threshold=auc_threshold)]),
-      tfma.MetricConfig(class_name='BinaryCrossentropy', config='{"name": "logloss"}'),
-      tfma.MetricConfig(class_name='Calibration'),
-      tfma.MetricConfig(class_name='MeanLabel'),
-      tfma.MetricConfig(class_name='MeanPrediction'),
-      tfma.MetricConfig(class_name='CalibrationPlot', config='{"num_buckets": 1000}'),
+
+@dataclasses.dataclass(frozen=True)
+class Gates:
+  """The Evaluator's blessing conditions (see the module docstring)."""
+  min_auc: float = 0.6
+  max_calibration_gap: float = 0.05
+  max_ece: float = 0.02
+  max_auc_drop: float = 0.01
+  max_logloss_rise: float = 0.002
+
+  def __post_init__(self):
+    for f in dataclasses.fields(self):
+      v = getattr(self, f.name)
+      if not isinstance(v, (int, float)) or v != v or v < 0:
+        raise ValueError(f'gate {f.name} must be a non-negative number, got {v!r}')
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+  """One model output the Evaluator measures: its key in ``serving_default``, its label,
+  and the 0/1 feature that selects its rows (None: every row)."""
+  key: str
+  label: str
+  given: Optional[str] = None
+
+
+def outputs(spec: fs.FeatureSpec, tasks: str = 'auto') -> List[Output]:
+  """The outputs the export writes for this spec and task layout (trainer/export.py)."""
+  from trainer.models.core import task_layout  # the Trainer's own layout, not a copy
+  _, layout = task_layout(spec, tasks)
+  out = [Output(PRIMARY_OUTPUT, layout[0].target)]
+  if len(layout) > 1:
+    out += [Output(f'{PRIMARY_OUTPUT}_{t.key}', t.target, t.given) for t in layout]
+  return out
+
+
+def _metric(class_name: str, module: str = '', **config) -> tfma.MetricConfig:
+  return tfma.MetricConfig(class_name=class_name, module=module,
+                           config=json.dumps(config) if config else '')
+
+
+def _metrics(spec: fs.FeatureSpec) -> List[tfma.MetricConfig]:
+  out = [
+      _metric('ExampleCount'),
+      _metric('AUC'),
+      _metric('AUCPrecisionRecall', name='auc_pr'),
+      _metric('BinaryCrossentropy', name='logloss'),
+      _metric('MeanSquaredError', name='brier'),
+      _metric('Calibration'),
+      _metric('MeanLabel'),
+      _metric('MeanPrediction'),
+      _metric('CalibrationPlot', num_buckets=1000),
   ]
+  out += [_metric('ExpectedCalibrationError', custom_metrics.MODULE, bins=bins,
+                  equal_mass=mass) for bins, mass in ECE_VARIANTS]
+  if spec.group_key:
+    out.append(_metric('GroupAUC', custom_metrics.MODULE, group_key=spec.group_key))
+  return out
+
+
+def _gate(metric: tfma.MetricConfig, threshold: tfma.MetricThreshold) -> None:
+  """Gates hold on the whole test set, not on each (small) slice."""
+  metric.per_slice_thresholds.append(tfma.PerSliceMetricThreshold(
+      slicing_specs=[tfma.SlicingSpec()], threshold=threshold))
+
+
+def _add_gates(metrics: List[tfma.MetricConfig], gates: Gates) -> None:
+  by_name = {}
+  for m in metrics:
+    name = json.loads(m.config).get('name') if m.config else None
+    if m.class_name == 'ExpectedCalibrationError':
+      c = json.loads(m.config)
+      name = f'ece_{c["bins"]}_{"mass" if c["equal_mass"] else "width"}'
+    by_name[name or m.class_name] = m
+  _gate(by_name['AUC'], tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(lower_bound={'value': gates.min_auc})))
+  _gate(by_name['AUC'], tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+      direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+      absolute={'value': -gates.max_auc_drop})))
+  _gate(by_name['Calibration'], tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(
+          lower_bound={'value': 1 - gates.max_calibration_gap},
+          upper_bound={'value': 1 + gates.max_calibration_gap})))
+  _gate(by_name[ECE_GATE_METRIC], tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(upper_bound={'value': gates.max_ece})))
+  _gate(by_name['logloss'], tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+      direction=tfma.MetricDirection.LOWER_IS_BETTER,
+      absolute={'value': gates.max_logloss_rise})))
+
+
+def eval_config(spec: fs.FeatureSpec, gates: Gates = Gates(),
+                tasks: str = 'auto') -> tfma.EvalConfig:
+  outs = outputs(spec, tasks)
+  primary = _metrics(spec)
+  _add_gates(primary, gates)
+  if len(outs) == 1:
+    # TFMA unwraps a one-key prediction dict into its array: name the key instead.
+    model = tfma.ModelSpec(
+        signature_name='serving_default',
+        preprocessing_function_names=['transform_features'],
+        prediction_key=PRIMARY_OUTPUT, label_key=outs[0].label)
+    specs = [tfma.MetricsSpec(metrics=primary)]
+  else:
+    model = tfma.ModelSpec(
+        signature_name='serving_default',
+        preprocessing_function_names=['transform_features'],
+        label_keys={o.key: o.label for o in outs},
+        example_weight_keys={o.key: o.given for o in outs if o.given})
+    specs = [tfma.MetricsSpec(output_names=[PRIMARY_OUTPUT], metrics=primary)]
+  plain = [o.key for o in outs[1:] if not o.given]
+  if plain:
+    specs.append(tfma.MetricsSpec(output_names=plain, metrics=_metrics(spec)))
+  given = [o.key for o in outs if o.given]
+  if given:
+    specs.append(tfma.MetricsSpec(
+        output_names=given, metrics=_metrics(spec),
+        example_weights=tfma.ExampleWeightOptions(weighted=True, unweighted=False)))
   return tfma.EvalConfig(
-      model_specs=[tfma.ModelSpec(
-          signature_name='serving_default',
-          prediction_key='probability',
-          label_key=transformed_name(spec.primary_label.name),
-          preprocessing_function_names=['transform_features'])],
-      metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+      model_specs=[model], metrics_specs=specs,
       slicing_specs=[tfma.SlicingSpec()]
       + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_keys])
 
 
-def expected_calibration_error(plot_buckets, bins: int = 10) -> float:
-  """Equal-width ECE from TFMA's calibration-plot buckets.
-
-  ``plot_buckets``: TFMA ``CalibrationHistogramBuckets`` entries (lower/upper threshold,
-  weighted examples, total weighted label and refined prediction). Buckets are merged
-  into ``bins`` equal-width bins of the prediction; ECE = sum over bins of
-  |sum(label) - sum(prediction)| / N.
-  """
-  n = 0.0
-  labels = np.zeros(bins)
-  preds = np.zeros(bins)
-  for b in plot_buckets:
-    w = b.num_weighted_examples.value
-    if not w:
-      continue
-    mean_pred = b.total_weighted_refined_prediction.value / w
-    i = min(int(mean_pred * bins), bins - 1) if mean_pred > 0 else 0
-    labels[i] += b.total_weighted_label.value
-    preds[i] += b.total_weighted_refined_prediction.value
-    n += w
-  return float(np.abs(labels - preds).sum() / n) if n else float('nan')
-
-
 def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
-  """AUC, logloss, calibration, ... and ECE of the unsliced test set."""
+  """Every metric of the unsliced test set: the primary output's by name (``auc``,
+  ``logloss``, ``ece_10_width``, ...), the others as ``<output>/<name>``
+  (``probability_cvr/auc``)."""
   result = tfma.load_eval_result(evaluation_uri)
   out: Dict[str, float] = {}
   for slice_key, metrics in result.slicing_metrics:
-    if slice_key == ():
-      for _, by_sub in metrics.items():
-        for _, values in by_sub.items():
-          for name, value in values.items():
-            if 'doubleValue' in value:
-              out[name] = value['doubleValue']
-  for slice_key, plot in _plots(evaluation_uri):
-    if slice_key == ():
-      out['ece'] = expected_calibration_error(plot)
+    if slice_key != ():
+      continue
+    for output, by_sub in metrics.items():
+      prefix = '' if output in ('', PRIMARY_OUTPUT) else f'{output}/'
+      for _, values in by_sub.items():
+        for name, value in values.items():
+          if 'doubleValue' in value:
+            out[prefix + name] = float(value['doubleValue'])  # 'NaN' comes as a string
   return out
-
-
-def _plots(evaluation_uri: str):
-  for plots in tfma.load_plots(evaluation_uri):
-    key = tfma.slicer.deserialize_slice_key(plots.slice_key)
-    for kv in plots.plot_keys_and_values:
-      if kv.value.HasField('calibration_histogram_buckets'):
-        yield key, kv.value.calibration_histogram_buckets.buckets
 
 
 def is_blessed(blessing_uri: str) -> Optional[bool]:

@@ -123,6 +123,7 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
         report['trainer'] = json.load(f)
   if evaluation_art is not None:
     report['metrics'] = evaluation.overall_metrics(evaluation_art.uri)
+    report['evaluation_uri'] = evaluation_art.uri
   if blessing is not None:
     report['blessed'] = evaluation.is_blessed(blessing.uri)
   if pushed is not None:
@@ -145,8 +146,10 @@ def format_report(report: Dict[str, object]) -> str:
     task, c = next(iter(t['calibration']['tasks'].items()))
     lines.append(f'{"val. ECE":>14}: {c["ece_before"]:.4f} -> {c["ece_after"]:.4f} after '
                  f'{t["calibration"]["method"]} calibration ({task})')
-  for key, label in (('auc', 'AUC'), ('logloss', 'logloss'), ('ece', 'ECE (10 bins)'),
-                     ('calibration', 'calibration'), ('example_count', 'examples')):
+  for key, label in (('auc', 'AUC'), ('gauc', 'GAUC'), ('auc_pr', 'AUC-PR'),
+                     ('logloss', 'logloss'), ('brier', 'Brier'),
+                     ('ece_10_width', 'ECE (10 bins)'), ('calibration', 'calibration'),
+                     ('example_count', 'examples')):
     if key in m:
       lines.append(f'{label:>14}: {m[key]:.4f}' if key != 'example_count'
                    else f'{label:>14}: {int(m[key])}')
@@ -157,6 +160,8 @@ def format_report(report: Dict[str, object]) -> str:
     if 'grpc_predict_ms' in infra:
       verdict += f'; {infra["examples"]} examples by gRPC in {infra["grpc_predict_ms"]} ms'
     lines.append(f'{"infra check":>14}: {verdict})')
+  if report.get('report_dir'):
+    lines.append(f'{"report":>14}: {os.path.join(report["report_dir"], "report.html")}')
   if report.get('pushed'):
     lines.append(f'{"pushed":>14}: {report.get("pushed_destination")}')
   elif infra and not infra['blessed']:
@@ -186,6 +191,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   p.add_argument('--batch-size', type=int, default=d.batch_size)
   p.add_argument('--min-auc', type=float, default=d.min_auc,
                  help='Evaluator: bless only at or above this test AUC')
+  p.add_argument('--max-calibration-gap', type=float, default=d.max_calibration_gap,
+                 help='Evaluator: bless only if |calibration - 1| is at most this')
+  p.add_argument('--max-ece', type=float, default=d.max_ece,
+                 help='Evaluator: bless only if ECE (10 equal-width bins) is at most this')
   p.add_argument('--output-dir', default=d.pipeline_root,
                  help='pipeline root (artifacts and ML Metadata)')
   p.add_argument('--serving-dir', default=d.serving_model_dir,
@@ -201,6 +210,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   p.add_argument('--seed', type=int, default=0, help='seed of the generated dataset')
   p.add_argument('--no-cache', action='store_true', help='disable TFX caching')
   p.add_argument('--report-json', default='', help='also write the report here')
+  p.add_argument('--experiments-dir', default=os.environ.get('CTR_EXPERIMENTS_DIR',
+                                                             'experiments'),
+                 help='write the run\'s report (metrics.json, report.html, reliability.png) '
+                      'to <dir>/<model>_<YYYYmmdd_HHMMSS>/; "" turns it off')
   return p.parse_args(argv)
 
 
@@ -224,7 +237,8 @@ def config_from_args(a: argparse.Namespace) -> configs.PipelineConfig:
       **({'trainer_config': configs.load_trainer_config(a.trainer_config)}
          if a.trainer_config else {}),
       train_steps=a.train_steps, eval_steps=a.eval_steps, batch_size=a.batch_size,
-      min_auc=a.min_auc, beam_preset=a.beam_preset, beam_args=a.beam_arg,
+      min_auc=a.min_auc, max_calibration_gap=a.max_calibration_gap, max_ece=a.max_ece,
+      beam_preset=a.beam_preset, beam_args=a.beam_arg,
       distribution_strategy=a.distribution_strategy, enable_cache=not a.no_cache)
 
 
@@ -245,6 +259,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   if 'metrics' not in report:  # `tfx pipeline create` only compiles: nothing ran
     return 0
+  if args.experiments_dir:
+    from pipeline import report as run_report_files
+    report['report_dir'] = run_report_files.write(
+        report['evaluation_uri'], config.model, config.gates, args.experiments_dir,
+        extra={k: report.get(k) for k in ('pipeline', 'trainer', 'blessed', 'pushed',
+                                          'pushed_destination', 'infra_validation')})
   print(format_report(report))
   if args.report_json:
     with open(args.report_json, 'w') as f:

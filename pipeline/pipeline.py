@@ -99,7 +99,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
       example_splits=['test' if 'test' in spec.split else 'eval'],
-      eval_config=evaluation.eval_config(spec, config.min_auc, config.max_auc_drop))
+      eval_config=evaluation.eval_config(spec, config.gates, config.tasks))
   infra_validator = ServingInfraValidator(
       model=trainer.outputs['model'], examples=example_gen.outputs['examples'],
       split='eval')

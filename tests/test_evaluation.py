@@ -1,8 +1,9 @@
-"""The Evaluator's TFMA configuration and the ECE computed from the calibration plot."""
+"""The Evaluator's TFMA configuration: metrics for every task, slices, and gates."""
+import json
 import os
 
-import numpy as np
-from tensorflow_model_analysis.proto import metrics_for_slice_pb2
+import pytest
+import tensorflow_model_analysis as tfma
 
 from pipeline import evaluation
 from transform import feature_spec as fs
@@ -10,51 +11,83 @@ from transform import feature_spec as fs
 from conftest import REPO_ROOT
 
 
-def test_eval_config():
+def _by_name(metrics_spec):
+  out = {}
+  for m in metrics_spec.metrics:
+    config = json.loads(m.config) if m.config else {}
+    name = config.get('name') or m.class_name
+    if m.class_name == 'ExpectedCalibrationError':
+      name = f'ece_{config["bins"]}_{"mass" if config["equal_mass"] else "width"}'
+    out[name] = m
+  return out
+
+
+def test_eval_config_single_task_with_gates():
   spec = fs.load(os.path.join(REPO_ROOT, 'specs', 'movielens_100k.yaml'))
-  config = evaluation.eval_config(spec, min_auc=0.7, max_auc_drop=0.02)
-  model = config.model_specs[0]
-  assert model.label_key == 'liked_xf'  # the spec's derived label, via transform_features
+  gates = evaluation.Gates(min_auc=0.7, max_calibration_gap=0.04, max_ece=0.03,
+                           max_auc_drop=0.02, max_logloss_rise=0.001)
+  config = evaluation.eval_config(spec, gates)
+  (model,) = config.model_specs
+  # The spec's derived label, read through transform_features.
+  assert model.label_key == 'liked_xf' and model.prediction_key == 'probability'
+  assert not model.label_keys and not model.example_weight_keys
   assert list(model.preprocessing_function_names) == ['transform_features']
-  names = {m.class_name for m in config.metrics_specs[0].metrics}
-  assert {'AUC', 'BinaryCrossentropy', 'Calibration', 'ExampleCount',
-          'CalibrationPlot'} <= names
-  auc = next(m for m in config.metrics_specs[0].metrics if m.class_name == 'AUC')
-  (gate,) = auc.per_slice_thresholds
-  assert len(gate.slicing_specs) == 1 and not gate.slicing_specs[0].feature_keys  # overall
-  assert gate.threshold.value_threshold.lower_bound.value == 0.7
-  assert gate.threshold.change_threshold.absolute.value == -0.02
+  (primary,) = config.metrics_specs
+  assert not primary.output_names           # the one output, named by prediction_key
+  metrics = _by_name(primary)
+  assert {'AUC', 'auc_pr', 'logloss', 'brier', 'Calibration', 'ExampleCount',
+          'CalibrationPlot', 'ece_10_width', 'ece_20_width', 'ece_10_mass', 'ece_20_mass',
+          'GroupAUC'} <= set(metrics)
+  assert json.loads(metrics['GroupAUC'].config) == {'group_key': 'user_id'}
+  assert metrics['ece_20_mass'].module == 'pipeline.metrics'
+
+  def gates_of(name):
+    out = []
+    for g in metrics[name].per_slice_thresholds:   # every gate holds on the whole test set
+      assert len(g.slicing_specs) == 1 and not g.slicing_specs[0].feature_keys
+      out.append(g.threshold)
+    return out
+
+  auc_value, auc_change = gates_of('AUC')
+  assert auc_value.value_threshold.lower_bound.value == 0.7
+  assert auc_change.change_threshold.absolute.value == -0.02
+  (calibration,) = gates_of('Calibration')
+  assert calibration.value_threshold.lower_bound.value == pytest.approx(0.96)
+  assert calibration.value_threshold.upper_bound.value == pytest.approx(1.04)
+  (ece,) = gates_of('ece_10_width')
+  assert ece.value_threshold.upper_bound.value == 0.03
+  (logloss,) = gates_of('logloss')
+  assert logloss.change_threshold.absolute.value == 0.001
+  assert logloss.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
+  assert not gates_of('ece_20_mass') and not gates_of('GroupAUC')
   sliced = [list(s.feature_keys) for s in config.slicing_specs]
   assert sliced == [[]] + [[k] for k in spec.slice_keys]
 
 
-def _buckets(preds, labels, n_buckets=1000):
-  """TFMA-style calibration histogram of ``preds`` into ``n_buckets`` equal buckets."""
-  out = []
-  idx = np.minimum((preds * n_buckets).astype(int), n_buckets - 1)
-  for b in range(n_buckets):
-    m = idx == b
-    bucket = metrics_for_slice_pb2.CalibrationHistogramBuckets.Bucket()
-    bucket.lower_threshold_inclusive = b / n_buckets
-    bucket.upper_threshold_exclusive = (b + 1) / n_buckets
-    bucket.num_weighted_examples.value = float(m.sum())
-    bucket.total_weighted_label.value = float(labels[m].sum())
-    bucket.total_weighted_refined_prediction.value = float(preds[m].sum())
-    out.append(bucket)
-  return out
+def test_eval_config_measures_every_task_and_cvr_on_clicks():
+  spec = fs.load(os.path.join(REPO_ROOT, 'specs', 'default.yaml'))
+  config = evaluation.eval_config(spec)
+  (model,) = config.model_specs
+  assert dict(model.label_keys) == {
+      'probability': 'clicked_xf', 'probability_ctr': 'clicked_xf',
+      'probability_cvr': 'converted_xf', 'probability_ctcvr': 'converted_xf'}
+  assert dict(model.example_weight_keys) == {'probability_cvr': 'clicked_xf'}
+  primary, plain, weighted = config.metrics_specs
+  assert list(primary.output_names) == ['probability']
+  assert list(plain.output_names) == ['probability_ctr', 'probability_ctcvr']
+  assert list(weighted.output_names) == ['probability_cvr']
+  assert weighted.example_weights.weighted and not weighted.example_weights.unweighted
+  for s in (plain, weighted):   # per-task metrics are reported, the gates are the primary's
+    assert set(_by_name(s)) == set(_by_name(primary))
+    assert not any(m.per_slice_thresholds for m in s.metrics)
+  # One independent task per label: no CVR weighting.
+  independent = evaluation.eval_config(spec, tasks='all')
+  assert dict(independent.model_specs[0].label_keys)['probability_converted'] == 'converted_xf'
+  assert not independent.model_specs[0].example_weight_keys
 
 
-def test_ece_matches_direct_computation():
-  rng = np.random.default_rng(0)
-  preds = rng.beta(1, 20, 50_000)
-  labels = (rng.random(50_000) < np.clip(preds * 1.3, 0, 1)).astype(float)  # miscalibrated
-  bins = np.minimum((preds * 10).astype(int), 9)
-  direct = sum(abs(labels[bins == b].sum() - preds[bins == b].sum())
-               for b in range(10)) / len(preds)
-  got = evaluation.expected_calibration_error(_buckets(preds, labels), bins=10)
-  assert abs(got - direct) < 1e-3 * max(direct, 1e-3) + 1e-6
-  assert got > 0.005
-  # Perfectly calibrated in expectation: labels drawn from the predictions.
-  fair = (rng.random(50_000) < preds).astype(float)
-  assert evaluation.expected_calibration_error(_buckets(preds, fair)) < got / 3
-  assert np.isnan(evaluation.expected_calibration_error([]))
+def test_gates_refuse_bad_values():
+  with pytest.raises(ValueError, match='max_ece'):
+    evaluation.Gates(max_ece=-0.1)
+  with pytest.raises(ValueError, match='min_auc'):
+    evaluation.Gates(min_auc=float('nan'))

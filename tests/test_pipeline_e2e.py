@@ -7,6 +7,7 @@ completes from the cached upstream outputs. A third run through
 ``python -m pipeline.local_runner`` reuses every component up to the Trainer and, with an
 unreachable AUC gate, must not push.
 """
+import json
 import os
 import signal
 import subprocess
@@ -32,9 +33,9 @@ KILL_TIMEOUT_S = 900
 def _env(workdir):
   env = dict(os.environ, CTR_WORKDIR=str(workdir), CTR_ROWS=str(ROWS),
              CTR_TRAIN_STEPS='300', CTR_EVAL_STEPS='20',
-             # 20k rows leave ~40 test positives: too few to bound AUC. The gate's
-             # refusal is tested by the last run; MovieLens tests a real bound.
-             CTR_MIN_AUC='0.0',
+             # 20k rows leave ~40 test positives: too few to bound AUC or calibration.
+             # The gate's refusal is tested by the last run; MovieLens tests real bounds.
+             CTR_MIN_AUC='0.0', CTR_MAX_CALIBRATION_GAP='1.0', CTR_MAX_ECE='1.0',
              LOCAL_HOME=str(workdir / 'tfx_cli_home'), TF_USE_LEGACY_KERAS='1')
   return env
 
@@ -138,8 +139,14 @@ def test_default_pipeline_via_tfx_cli(tmp_path):
   spec = fs.load(config.spec_path)
   assert report['blessed'] is True
   m = report['metrics']
-  assert 0.4 <= m['auc'] <= 1 and m['logloss'] < 0.2 and 0 <= m['ece'] < 0.05
+  assert 0.4 <= m['auc'] <= 1 and m['logloss'] < 0.2 and 0 <= m['ece_10_width'] < 0.05
   assert m['example_count'] > 0.05 * ROWS
+  # Every metric for every task; CVR on clicked rows only (weighted by the click label).
+  for name in ('auc', 'auc_pr', 'brier', 'gauc', 'ece_20_mass', 'calibration'):
+    for output in ('', 'probability_ctr/', 'probability_cvr/', 'probability_ctcvr/'):
+      assert output + name in m, (output + name, sorted(m))
+  assert m['probability_ctr/auc'] == pytest.approx(m['auc'], abs=1e-6)
+  assert m['probability_cvr/example_count'] < 0.2 * m['example_count']
   # The default model with ESMM heads (click, conversion) and calibrated outputs.
   assert report['trainer']['model'] == 'dnn'
   assert set(report['trainer']['calibration']['tasks']) == {'ctr', 'cvr', 'ctcvr'}
@@ -152,8 +159,25 @@ def test_default_pipeline_via_tfx_cli(tmp_path):
   rc = local_runner.main([
       '--data', config.data_root, '--output-dir', config.pipeline_root,
       '--serving-dir', config.serving_model_dir, '--train-steps', '300',
-      '--eval-steps', '20', '--min-auc', '0.999'])
+      '--eval-steps', '20', '--min-auc', '0.999', '--max-calibration-gap', '1.0',
+      '--max-ece', '1.0', '--experiments-dir', str(tmp_path / 'experiments')])
   assert rc == 0
+  # The run's report says which gate refused it, and why.
+  (run_dir,) = os.listdir(tmp_path / 'experiments')
+  assert run_dir.startswith('dnn_')
+  run_report = json.loads((tmp_path / 'experiments' / run_dir / 'metrics.json').read_text())
+  gates = {g['gate']: g for g in run_report['gates']['gates']}
+  assert run_report['gates']['blessed'] is False
+  assert gates['AUC lower bound']['passed'] is False and gates['AUC lower bound']['why']
+  assert gates['calibration']['passed'] is True and gates['ECE']['passed'] is True
+  # A blessed model exists now, so the regression gates apply.
+  assert gates['no AUC regression']['applied'] and gates['no logloss regression']['applied']
+  assert set(run_report['reliability']) == {'probability', 'probability_ctr',
+                                            'probability_cvr', 'probability_ctcvr'}
+  page = (tmp_path / 'experiments' / run_dir / 'report.html').read_text()
+  assert 'NOT BLESSED' in page and 'reliability.png' in page and 'hour = ' in page
+  assert (tmp_path / 'experiments' / run_dir / 'reliability.png').read_bytes()[:4] == \
+      b'\x89PNG'
   second = [e for e in _executions(config.metadata) if e[0] > max(i for i, _, _ in first)]
   states = {name: state for _, name, state in second}
   for name in ('CsvExampleGen', 'StatisticsGen', 'SchemaGen', 'Transform', 'Trainer'):
@@ -179,11 +203,20 @@ def test_movielens_pipeline(tmp_path):
       '--model', 'deepfm', '--trainer-config', str(trainer_config),
       '--output-dir', str(tmp_path / 'tfx'), '--serving-dir', str(tmp_path / 'serving'),
       '--train-steps', '300', '--eval-steps', '20', '--min-auc', '0.7',
-      '--report-json', str(report_path)])
+      '--report-json', str(report_path), '--experiments-dir', str(tmp_path / 'experiments')])
   assert rc == 0
-  import json
   report = json.loads(report_path.read_text())
   assert report['metrics']['auc'] >= 0.7
+  # Every gate held (calibration and ECE at their default bounds), as the report shows.
+  run_report = json.loads(open(os.path.join(report['report_dir'], 'metrics.json')).read())
+  assert run_report['gates']['blessed'] is True
+  assert all(g['passed'] for g in run_report['gates']['gates'] if g['applied'])
+  # Its first run: no blessed model yet, so no regression gate.
+  assert [g['gate'] for g in run_report['gates']['gates'] if not g['applied']] == [
+      'no AUC regression', 'no logloss regression']
+  slices = {r['slice'] for r in run_report['slices']}
+  assert {'overall', 'gender = F', 'gender = M'} <= slices
+  assert 0.5 < report['metrics']['gauc'] < 1 and report['metrics']['auc_pr'] > 0.5
   assert report['trainer']['model'] == 'deepfm'
   assert list(report['trainer']['calibration']['tasks']) == ['liked']   # one label
   assert report['pushed_destination'].startswith(str(tmp_path / 'serving' / 'movielens'))

@@ -91,6 +91,8 @@ SPEC_SCHEMA = {
     'sequence': (list, [], 'variable-length token sequences'),
     'ignore': (list, [], 'columns present in the data that are never features'),
     'slice_keys': (list, [], 'features the Evaluator slices metrics by'),
+    'group_key': (str, None, 'feature that groups examples by user for GAUC (the '
+                  'impression-weighted per-user AUC); null leaves GAUC out'),
     'split': (dict, {'train': 8, 'eval': 1, 'test': 1}, 'hash-bucket ratio of the splits'),
     'split_key': (str, None, 'column hashed to assign the split; null hashes the whole row'),
 }
@@ -146,6 +148,7 @@ class FeatureSpec:
   slice_keys: List[str]
   split: Dict[str, int]
   split_key: Optional[str]
+  group_key: Optional[str] = None
   path: Optional[str] = None
 
   @property
@@ -277,6 +280,8 @@ def from_dict(raw: Dict[str, Any], path: Optional[str] = None) -> FeatureSpec:
   for i, k in enumerate(top['slice_keys']):
     if k not in seen:
       raise SpecError(f'{src}: slice_keys[{i}] "{k}" is not a feature of this spec')
+  if top['group_key'] is not None and top['group_key'] not in seen:
+    raise SpecError(f'{src}: group_key "{top["group_key"]}" is not a feature of this spec')
   split = top['split']
   if not split or set(split) - {'train', 'eval', 'test'} or 'train' not in split \
       or 'eval' not in split:
@@ -287,7 +292,8 @@ def from_dict(raw: Dict[str, Any], path: Optional[str] = None) -> FeatureSpec:
       raise SpecError(f'{src}: split.{k} must be a positive integer, got {v!r}')
   return FeatureSpec(name=top['name'], labels=labels, ignore=ignore,
                      slice_keys=list(top['slice_keys']), split=dict(split),
-                     split_key=top['split_key'], path=path, **groups)
+                     split_key=top['split_key'], group_key=top['group_key'], path=path,
+                     **groups)
 
 
 def load(path: str) -> FeatureSpec:

@@ -206,23 +206,34 @@ class NoCalibration(Calibrator):
 
 
 def expected_calibration_error(probabilities, labels, bins: int = 10,
-                               equal_mass: bool = False) -> float:
-  """ECE = sum over bins of |sum(label) - sum(p)| / N.
+                               equal_mass: bool = False, weights=None) -> float:
+  """ECE = sum over bins of |sum(w * (label - p))| / sum(w), with w = 1 by default.
 
-  Bins are equal-width on [0, 1], or with ``equal_mass`` hold equally many examples.
+  Bins are equal-width on [0, 1], or with ``equal_mass`` hold equal shares of the total
+  weight (of the examples, when unweighted), in order of the prediction. Examples of weight
+  0 (such as non-clicks when CVR is measured on clicks) take no part.
   """
   p = np.asarray(probabilities, np.float64).ravel()
   y = np.asarray(labels, np.float64).ravel()
   if p.shape != y.shape or p.size == 0:
     raise ValueError(f'need equally many probabilities and labels, got {p.size}, {y.size}')
+  w = np.ones_like(p) if weights is None else np.asarray(weights, np.float64).ravel()
+  if w.shape != p.shape or np.any(w < 0):
+    raise ValueError('weights must be one non-negative number per probability')
+  keep = w > 0
+  p, y, w = p[keep], y[keep], w[keep]
+  total = w.sum()
+  if total == 0:
+    return float('nan')
   if equal_mass:
     order = np.argsort(p, kind='stable')
+    before = np.cumsum(w[order]) - w[order]            # weight ahead of each example
     idx = np.empty(p.size, np.int64)
-    idx[order] = np.arange(p.size) * bins // p.size
+    idx[order] = np.minimum((before * bins / total).astype(np.int64), bins - 1)
   else:
     idx = np.minimum((p * bins).astype(np.int64), bins - 1)
-  gap = np.bincount(idx, weights=y - p, minlength=bins)
-  return float(np.abs(gap).sum() / p.size)
+  gap = np.bincount(idx, weights=w * (y - p), minlength=bins)
+  return float(np.abs(gap).sum() / total)
 
 
 CALIBRATORS = {'none': NoCalibration,

@@ -1,0 +1,90 @@
+"""The Evaluator's custom TFMA metrics (pipeline/metrics.py): GAUC against a per-user loop
+over scikit-learn's AUC, and ECE and GAUC run through TFMA's own Beam evaluation."""
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow_model_analysis as tfma
+from sklearn.metrics import roc_auc_score
+
+from pipeline import metrics
+from trainer.layers.calibration import expected_calibration_error
+
+
+def _reference_gauc(y, p, g):
+  num = den = 0.0
+  for u in np.unique(g):
+    m = g == u
+    if 0 < y[m].sum() < m.sum():
+      num += m.sum() * roc_auc_score(y[m], p[m])
+      den += m.sum()
+  return num / den
+
+
+def _data(n=6000, users=300, seed=0):
+  rng = np.random.default_rng(seed)
+  g = rng.integers(0, users, n)
+  bias = rng.normal(0, 1, users)[g]             # users differ in base rate
+  score = rng.normal(0, 1, n)
+  y = (rng.random(n) < 1 / (1 + np.exp(-(score + bias - 2)))).astype(np.float64)
+  p = 1 / (1 + np.exp(-(score * 0.8 + bias - 1.7)))
+  p = np.round(p, 2)                            # ties inside users
+  return y, p, g
+
+
+def test_group_auc_matches_per_user_sklearn():
+  y, p, g = _data()
+  got = metrics.group_auc(y, p, g)
+  assert got == pytest.approx(_reference_gauc(y, p, g), abs=1e-12)
+  # Per-user AUC ignores the between-user signal that the pooled AUC rewards.
+  assert got < roc_auc_score(y, p) - 0.02
+  # Group ids of any type; groups of one class are left out.
+  assert metrics.group_auc(y, p, g.astype(str)) == pytest.approx(got, abs=1e-12)
+  assert metrics.group_auc([1, 0, 1, 1], [0.9, 0.1, 0.2, 0.3], ['a', 'a', 'b', 'b']) == 1.0
+  assert np.isnan(metrics.group_auc([1, 1], [0.2, 0.4], ['a', 'b']))
+  with pytest.raises(ValueError, match='differ in length'):
+    metrics.group_auc([1, 0], [0.5], ['a', 'b'])
+
+
+def test_ece_and_gauc_through_tfma():
+  y, p, g = _data(4000, 200, seed=1)
+  frame = pd.DataFrame({'label': y, 'prediction': p, 'user_id': [f'u{u}' for u in g]})
+  config = tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(label_key='label', prediction_key='prediction')],
+      metrics_specs=[tfma.MetricsSpec(metrics=[
+          tfma.MetricConfig(class_name='ExpectedCalibrationError', module=metrics.MODULE),
+          tfma.MetricConfig(class_name='ExpectedCalibrationError', module=metrics.MODULE,
+                            config='{"bins": 20, "equal_mass": true}'),
+          tfma.MetricConfig(class_name='GroupAUC', module=metrics.MODULE),
+          tfma.MetricConfig(class_name='AUC'),
+      ])],
+      slicing_specs=[tfma.SlicingSpec()])
+  result = tfma.analyze_raw_data(frame, config)
+  (_, by_output), = [(k, v) for k, v in result.slicing_metrics if k == ()]
+  values = {name: v['doubleValue'] for name, v in by_output[''][''].items()}
+  assert values['ece_10_width'] == pytest.approx(expected_calibration_error(p, y, 10), abs=1e-9)
+  assert values['ece_20_mass'] == pytest.approx(
+      expected_calibration_error(p, y, 20, equal_mass=True), abs=1e-9)
+  assert values['ece_10_width'] > 0.01        # the data are miscalibrated on purpose
+  assert values['gauc'] == pytest.approx(_reference_gauc(y, p, g), abs=1e-9)
+  assert values['auc'] == pytest.approx(roc_auc_score(y, p), abs=2e-3)
+
+
+def test_bad_configuration_is_refused():
+  with pytest.raises(ValueError, match='at least one bin'):
+    metrics.ExpectedCalibrationError(bins=0)
+
+
+def test_zero_weights_leave_rows_out():
+  # CVR is measured on clicked rows: weight 0 rows must not count, in ECE or in GAUC.
+  y, p, g = _data(3000, 100, seed=2)
+  w = (np.random.default_rng(5).random(y.size) < 0.4).astype(float)
+  keep = w > 0
+  for bins, mass in ((10, False), (20, True)):
+    assert expected_calibration_error(p, y, bins, mass, weights=w) == pytest.approx(
+        expected_calibration_error(p[keep], y[keep], bins, mass), abs=1e-12)
+  assert metrics.group_auc(y, p, g, w) == pytest.approx(
+      metrics.group_auc(y[keep], p[keep], g[keep]), abs=1e-12)
+  with pytest.raises(ValueError, match='0/1'):
+    metrics.group_auc(y, p, g, w * 2)
+  with pytest.raises(ValueError, match='non-negative'):
+    expected_calibration_error(p, y, weights=-w)
