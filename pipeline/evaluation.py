@@ -40,7 +40,6 @@ import tensorflow_model_analysis as tfma  # noqa: E402
 
 from pipeline import metrics as custom_metrics  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
-from transform.preprocessing import transformed_name  # noqa: E402
 
 PRIMARY_OUTPUT = 'probability'
 ECE_GATE_METRIC = 'ece_10_width'

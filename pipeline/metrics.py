@@ -12,7 +12,8 @@ names them (:func:`pipeline.evaluation.eval_config`).
   ``ece_10_width``, ``ece_20_mass``, ...
 * ``GroupAUC(group_key='user_id')``: the AUC of each group (user) that has both a positive
   and a negative example, averaged with weights equal to the group's number of examples
-  (impressions). Groups with only one class have no AUC and are left out.
+  (impressions). Groups with only one class have no AUC and are left out; examples
+  without the group feature form one group of their own.
 
 Both keep every prediction, label and example weight of a slice (and the group ids) in
 their accumulator, so they are exact: about 24 bytes per example per slice, plus the id
@@ -87,7 +88,8 @@ class _Values:
 
 
 class _ValuesCombiner(beam.CombineFn):
-  """Collects labels and predictions for one model output; ``finish`` computes the value."""
+  """Collects one model output's labels, predictions and weights (and group ids); the
+  subclass's ``value`` computes the metric from all of them."""
 
   def __init__(self, key: metric_types.MetricKey, eval_config: Optional[config_pb2.EvalConfig],
                group_key: Optional[str] = None):
