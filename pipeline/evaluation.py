@@ -168,11 +168,11 @@ def eval_config(spec: fs.FeatureSpec, gates: Gates = Gates(),
       + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_keys])
 
 
-def overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+def overall_metrics(evaluation_uri: str, result=None) -> Dict[str, float]:
   """Every metric of the unsliced test set: the primary output's by name (``auc``,
   ``logloss``, ``ece_10_width``, ...), the others as ``<output>/<name>``
-  (``probability_cvr/auc``)."""
-  result = tfma.load_eval_result(evaluation_uri)
+  (``probability_cvr/auc``). ``result``: the already loaded ``tfma.load_eval_result``."""
+  result = result or tfma.load_eval_result(evaluation_uri)
   out: Dict[str, float] = {}
   for slice_key, metrics in result.slicing_metrics:
     if slice_key != ():

@@ -29,11 +29,10 @@ def _slice_name(key) -> str:
   return 'overall' if not key else ', '.join(f'{k} = {v}' for k, v in key)
 
 
-def slice_metrics(evaluation_uri: str) -> List[Dict[str, object]]:
-  """One row per slice of the primary output: the slice and its metrics."""
-  import tensorflow_model_analysis as tfma
+def slice_metrics(result) -> List[Dict[str, object]]:
+  """One row per slice of the primary output of ``result`` (``tfma.load_eval_result``)."""
   rows = []
-  for key, metrics in tfma.load_eval_result(evaluation_uri).slicing_metrics:
+  for key, metrics in result.slicing_metrics:
     values = {}
     for output, by_sub in metrics.items():
       if output not in ('', evaluation.PRIMARY_OUTPUT):
@@ -91,17 +90,16 @@ def _failure_text(failure) -> str:
   return f'{name} = {value:.4f}, needs {" and ".join(bounds)}'
 
 
-def gate_results(evaluation_uri: str, gates: evaluation.Gates,
-                 metrics: Dict[str, float]) -> Dict[str, object]:
+def gate_results(evaluation_uri: str, gates: evaluation.Gates, metrics: Dict[str, float],
+                 result) -> Dict[str, object]:
   """Each gate with its condition, the measured value and pass/fail, from TFMA's
   validation result. Without a blessed model to compare with (no baseline in the
   evaluation's config), the change gates are not applied."""
   import tensorflow_model_analysis as tfma
-  result = tfma.load_validation_result(evaluation_uri)
-  has_baseline = any(s.is_baseline
-                     for s in tfma.load_eval_result(evaluation_uri).config.model_specs)
+  has_baseline = any(s.is_baseline for s in result.config.model_specs)
+  validation = tfma.load_validation_result(evaluation_uri)
   failures = [(f.metric_key.name, f.metric_key.is_diff, _failure_text(f))
-              for s in result.metric_validations_per_slice for f in s.failures]
+              for s in validation.metric_validations_per_slice for f in s.failures]
 
   def failed(name, diff):
     return [m for n, d, m in failures if n == name and d == diff]
@@ -127,7 +125,8 @@ def gate_results(evaluation_uri: str, gates: evaluation.Gates,
                  'passed': (not why) if applied else None,
                  'why': '; '.join(why) if why else (
                      'no blessed model to compare with yet' if not applied else 'within bound')})
-  return {'blessed': bool(result.validation_ok), 'rubber_stamp': bool(result.rubber_stamp),
+  return {'blessed': bool(validation.validation_ok),
+          'rubber_stamp': bool(validation.rubber_stamp),
           'gates': rows}
 
 
@@ -215,10 +214,12 @@ def write(evaluation_uri: str, model: str, gates: evaluation.Gates,
   stamp = (now or datetime.datetime.now()).strftime('%Y%m%d_%H%M%S')
   folder = os.path.join(out_root, f'{model}_{stamp}')
   os.makedirs(folder, exist_ok=False)
-  metrics = evaluation.overall_metrics(evaluation_uri)
+  import tensorflow_model_analysis as tfma
+  result = tfma.load_eval_result(evaluation_uri)     # read once for all that follows
+  metrics = evaluation.overall_metrics(evaluation_uri, result)
   content = {'model': model, 'created': stamp, **(extra or {}), 'metrics': metrics,
-             'gates': gate_results(evaluation_uri, gates, metrics),
-             'slices': slice_metrics(evaluation_uri),
+             'gates': gate_results(evaluation_uri, gates, metrics, result),
+             'slices': slice_metrics(result),
              'reliability': reliability(evaluation_uri),
              'baselines': baselines or []}
   with open(os.path.join(folder, 'metrics.json'), 'w') as f:
