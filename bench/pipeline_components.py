@@ -65,7 +65,7 @@ def main():
                         'value': round(report['metrics'][k], 4), 'unit': ''})
     write_results('pipeline_components', results)  # keep partial results
   sizes = sorted(table)
-  comps = [c for c in table[sizes[0]] if c != 'Resolver']
+  comps = [c for c in table[sizes[0]] if 'resolver' not in c.lower()]
   print('| component | ' + ' | '.join(f'{r:,} rows (s)' for r in sizes)
         + (f' | ratio {sizes[-1] // sizes[0]}x rows' if len(sizes) > 1 else '') + ' |')
   print('|---|' + '---|' * (len(sizes) + (len(sizes) > 1)))

@@ -1,4 +1,5 @@
-"""Command line: ``python -m datagen {default,movielens} ...`` (``--help`` for each)."""
+"""Command line: ``python -m datagen {default,movielens,talkingdata} ...`` (``--help`` for
+each)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ def main(argv: Optional[List[str]] = None) -> int:
   m.add_argument('--raw', default=None, help='folder with u.data, u.user, u.item, u.genre '
                  '(default: ../shared/data/movielens_100k)')
   m.add_argument('--out', required=True, help='writes <out>/csv/movielens.csv')
+  td = sub.add_parser('talkingdata',
+                      help='convert the TalkingData AdTracking sample into one CSV table')
+  td.add_argument('--raw', default=None, help='folder with train_sample.csv '
+                  '(default: ../shared/data/talkingdata_adtracking_sample)')
+  td.add_argument('--out', required=True, help='writes <out>/csv/talkingdata.csv')
   a = p.parse_args(argv)
   t = time.time()
   if a.command == 'default':
@@ -32,6 +38,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     table = synthetic.generate(a.rows, a.seed, spurious=a.spurious, drift_at=a.drift_at)
     folders = synthetic.write(table, a.out, [f for f in a.formats.split(',') if f], a.shards)
     print(f'{a.rows} rows in {time.time() - t:.1f}s -> ' + ', '.join(folders.values()))
+  elif a.command == 'talkingdata':
+    from datagen import talkingdata
+    folder = talkingdata.convert(a.raw or talkingdata.default_raw_dir(), a.out)
+    print(f'TalkingData sample -> {folder} in {time.time() - t:.1f}s')
   else:
     from datagen import movielens
     folder = movielens.convert(a.raw or movielens.default_raw_dir(), a.out)

@@ -4,7 +4,9 @@ Everything a run can change without code lives here, as one :class:`PipelineConf
 that the local and Kubeflow runners fill from their flags. Runs started by the TFX CLI
 take no flags; these environment variables change their defaults: ``CTR_WORKDIR``
 (where data, artifacts and pushed models go; default ``./workdir``), ``CTR_ROWS``,
-``CTR_TRAIN_STEPS``, ``CTR_EVAL_STEPS``, ``CTR_MIN_AUC``, ``CTR_MODEL`` (one of
+``CTR_TRAIN_STEPS``, ``CTR_EVAL_STEPS``, ``CTR_MIN_AUC``, ``CTR_MAX_CALIBRATION_GAP``,
+``CTR_MAX_ECE``, ``CTR_GBDT_BASELINE`` (``0`` turns the GBDT baseline off),
+``CTR_GBDT_AUC_MARGIN``, ``CTR_GBDT_MAX_LOGLOSS_RISE``, ``CTR_MODEL`` (one of
 :data:`MODEL_NAMES`) and ``CTR_TRAINER_CONFIG`` (a trainer-config file, see
 :func:`load_trainer_config`).
 """
@@ -29,13 +31,13 @@ DEFAULT_ROWS = _env('CTR_ROWS', 200_000, int)
 # The model zoo's names (trainer.models.MODELS; a test keeps the two equal). Kept here so
 # that choosing a model needs no TensorFlow import.
 MODEL_NAMES = ('dnn', 'dcn_v2', 'deepfm', 'autoint', 'resort', 'mtt')
-TRAINER_SECTIONS = ('model_config', 'heads', 'loss', 'optimizer')
+TRAINER_SECTIONS = ('model_config', 'heads', 'loss', 'optimizer', 'gbdt')
 
 
 def load_trainer_config(path: str) -> Dict[str, Dict]:
   """A YAML or JSON file of trainer settings: any of the sections ``model_config`` (the
   model's hyper-parameters), ``heads``, ``loss`` and ``optimizer``, each a mapping (see
-  trainer/task.py). Unknown sections are an error; the fields are checked by the trainer's
+  trainer/task.py), and ``gbdt`` (the GBDT baseline's, trainer/gbdt.py). Unknown sections are an error; the fields are checked by the trainer's
   config classes before the pipeline starts."""
   import yaml
   if not os.path.isfile(path):
@@ -98,6 +100,11 @@ class PipelineConfig:
   max_ece: float = _env('CTR_MAX_ECE', 0.02, float)
   max_auc_drop: float = 0.01
   max_logloss_rise: float = 0.002
+  # The GBDT baseline (trainer/gbdt.py): trained, evaluated and gated on unless off.
+  gbdt_baseline: bool = _env('CTR_GBDT_BASELINE', True, lambda v: v.lower() not in
+                             ('0', 'false', 'no', 'off'))
+  gbdt_auc_margin: float = _env('CTR_GBDT_AUC_MARGIN', 0.0, float)
+  gbdt_max_logloss_rise: float = _env('CTR_GBDT_MAX_LOGLOSS_RISE', 0.0, float)
   beam_preset: str = 'in_memory'
   beam_args: List[str] = dataclasses.field(default_factory=list)
   distribution_strategy: str = 'default'        # trainer.task.STRATEGIES
@@ -117,7 +124,9 @@ class PipelineConfig:
     from pipeline.evaluation import Gates
     return Gates(min_auc=self.min_auc, max_calibration_gap=self.max_calibration_gap,
                  max_ece=self.max_ece, max_auc_drop=self.max_auc_drop,
-                 max_logloss_rise=self.max_logloss_rise)
+                 max_logloss_rise=self.max_logloss_rise,
+                 gbdt_auc_margin=self.gbdt_auc_margin,
+                 gbdt_max_logloss_rise=self.gbdt_max_logloss_rise)
 
   @property
   def tasks(self) -> str:

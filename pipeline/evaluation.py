@@ -22,6 +22,12 @@ Gates (:class:`Gates`), on the primary output over the whole test set:
 * against the latest blessed model: AUC drops by at most ``max_auc_drop`` and logloss
   rises by at most ``max_logloss_rise``.
 
+A second evaluation (:func:`gbdt_eval_config`, the pipeline's ``GbdtEvaluator``) compares
+the candidate's primary output with the GBDT baseline (:mod:`trainer.gbdt`) on the same
+test rows: AUC at least the baseline's plus ``gbdt_auc_margin``, logloss at most the
+baseline's plus ``gbdt_max_logloss_rise``. ``components.blessing_gate`` blesses the
+candidate only if both evaluations do.
+
 Labels are read through the model's ``transform_features`` signature (``<label>_xf``),
 so a label derived by the spec (``rating >= 4``) works like a raw one.
 """
@@ -42,6 +48,8 @@ from pipeline import metrics as custom_metrics  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 
 PRIMARY_OUTPUT = 'probability'
+CANDIDATE = 'candidate'
+GBDT_BASELINE = 'gbdt'
 ECE_GATE_METRIC = 'ece_10_width'
 ECE_VARIANTS = ((10, False), (20, False), (10, True), (20, True))
 
@@ -54,12 +62,19 @@ class Gates:
   max_ece: float = 0.02
   max_auc_drop: float = 0.01
   max_logloss_rise: float = 0.002
+  # Against the GBDT baseline: AUC(candidate) - AUC(gbdt) >= gbdt_auc_margin (negative:
+  # a tolerated shortfall) and logloss(candidate) - logloss(gbdt) <= gbdt_max_logloss_rise.
+  gbdt_auc_margin: float = 0.0
+  gbdt_max_logloss_rise: float = 0.0
 
   def __post_init__(self):
     for f in dataclasses.fields(self):
       v = getattr(self, f.name)
-      if not isinstance(v, (int, float)) or v != v or v < 0:
-        raise ValueError(f'gate {f.name} must be a non-negative number, got {v!r}')
+      if (not isinstance(v, (int, float)) or v != v or abs(v) == float('inf')
+          or (v < 0 and f.name != 'gbdt_auc_margin')):
+        raise ValueError(f'gate {f.name} must be a finite'
+                         f'{"" if f.name == "gbdt_auc_margin" else " non-negative"} number, '
+                         f'got {v!r}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,11 +183,46 @@ def eval_config(spec: fs.FeatureSpec, gates: Gates = Gates(),
       + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_keys])
 
 
-def overall_metrics(evaluation_uri: str, result=None) -> Dict[str, float]:
+def gbdt_eval_config(spec: fs.FeatureSpec, gates: Gates = Gates(),
+                     tasks: str = 'auto') -> tfma.EvalConfig:
+  """The candidate's primary output against the GBDT baseline's (model ``gbdt``), on the
+  whole test set: AUC, logloss, calibration and ECE of both, and the GBDT gates (a change
+  threshold on AUC and on logloss)."""
+  label = outputs(spec, tasks)[0].label
+
+  def model(name: str, baseline: bool) -> tfma.ModelSpec:
+    return tfma.ModelSpec(
+        name=name, is_baseline=baseline, signature_name='serving_default',
+        preprocessing_function_names=['transform_features'],
+        prediction_key=PRIMARY_OUTPUT, label_key=label)
+
+  auc = _metric('AUC')
+  _gate(auc, tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+      direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+      absolute={'value': gates.gbdt_auc_margin})))
+  logloss = _metric('BinaryCrossentropy', name='logloss')
+  _gate(logloss, tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+      direction=tfma.MetricDirection.LOWER_IS_BETTER,
+      absolute={'value': gates.gbdt_max_logloss_rise})))
+  metrics = [_metric('ExampleCount'), auc, logloss,
+             _metric('AUCPrecisionRecall', name='auc_pr'),
+             _metric('MeanSquaredError', name='brier'), _metric('Calibration'),
+             _metric('ExpectedCalibrationError', custom_metrics.MODULE, bins=10,
+                     equal_mass=False)]
+  return tfma.EvalConfig(
+      model_specs=[model(CANDIDATE, False), model(GBDT_BASELINE, True)],
+      metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+      slicing_specs=[tfma.SlicingSpec()])
+
+
+def overall_metrics(evaluation_uri: str, result=None,
+                    model_name: Optional[str] = None) -> Dict[str, float]:
   """Every metric of the unsliced test set: the primary output's by name (``auc``,
   ``logloss``, ``ece_10_width``, ...), the others as ``<output>/<name>``
-  (``probability_cvr/auc``). ``result``: the already loaded ``tfma.load_eval_result``."""
-  result = result or tfma.load_eval_result(evaluation_uri)
+  (``probability_cvr/auc``). ``result``: the already loaded ``tfma.load_eval_result``.
+  With a baseline, the candidate's (with ``<name>_diff``, candidate minus baseline), or
+  ``model_name``'s."""
+  result = result or tfma.load_eval_result(evaluation_uri, model_name=model_name)
   out: Dict[str, float] = {}
   for slice_key, metrics in result.slicing_metrics:
     if slice_key != ():

@@ -83,49 +83,86 @@ def run(config: configs.PipelineConfig) -> Dict[str, object]:
 
 
 def executions(metadata_path: str):
-  """Every execution in the ML Metadata store: (id, component type, state, seconds)."""
+  """Every execution in the ML Metadata store: (id, component id, state, seconds). The
+  component id is the node's in the pipeline (``ExampleGen``, ``Trainer``,
+  ``GbdtTrainer``, ...), from the execution's ``node`` context."""
   from ml_metadata.metadata_store import metadata_store
   from ml_metadata.proto import metadata_store_pb2
   c = metadata_store_pb2.ConnectionConfig()
   c.sqlite.filename_uri = metadata_path
   store = metadata_store.MetadataStore(c)
-  types = {t.id: t.name.rsplit('.', 1)[-1] for t in store.get_execution_types()}
-  return [(e.id, types[e.type_id], e.last_known_state,
-           (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1e3)
-          for e in store.get_executions()]
+  node_type = store.get_context_type('node').id
+  out = []
+  for e in store.get_executions():
+    nodes = [x.name.rsplit('.', 1)[-1] for x in store.get_contexts_by_execution(e.id)
+             if x.type_id == node_type]
+    out.append((e.id, nodes[0] if nodes else '', e.last_known_state,
+                (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1e3))
+  return out
+
+
+def _producer(uri: str) -> str:
+  """The component id of an artifact, from TFX's layout <root>/<component>/<key>/<id>."""
+  return os.path.basename(os.path.dirname(os.path.dirname(uri.rstrip('/'))))
+
+
+def _read_json(folder: str, name: str):
+  path = os.path.join(folder, name)
+  if os.path.isfile(path):
+    with open(path) as f:
+      return json.load(f)
+  return None
 
 
 def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
-  """The latest run's evaluation metrics, blessing and pushed version, from MLMD."""
+  """The latest run's evaluation metrics, blessing and pushed version, from MLMD.
+
+  With the GBDT baseline, ``gbdt`` holds its trainer report, its test metrics, the
+  candidate's difference to it (``auc_diff``, ``logloss_diff``) and its Evaluator's
+  verdict; ``blessed`` is then the final gate's (both Evaluators)."""
   from pipeline import evaluation
   from tfx.orchestration import metadata
   from tfx.types import standard_artifacts
   conn = metadata.sqlite_metadata_connection_config(config.metadata)
   with metadata.Metadata(conn) as m:
-    def latest(type_name):
-      arts = m.store.get_artifacts_by_type(type_name)
+    def latest(type_name, component=None):
+      arts = [a for a in m.store.get_artifacts_by_type(type_name)
+              if component is None or _producer(a.uri) == component]
       return max(arts, key=lambda a: a.id) if arts else None
-    evaluation_art = latest(standard_artifacts.ModelEvaluation.TYPE_NAME)
-    blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME)
+    evaluation_art = latest(standard_artifacts.ModelEvaluation.TYPE_NAME, 'Evaluator')
+    blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME,
+                      'BlessingGate' if config.gbdt_baseline else 'Evaluator')
     pushed = latest(standard_artifacts.PushedModel.TYPE_NAME)
-    model_run = latest(standard_artifacts.ModelRun.TYPE_NAME)
+    model_run = latest(standard_artifacts.ModelRun.TYPE_NAME, 'Trainer')
     infra = latest(standard_artifacts.InfraBlessing.TYPE_NAME)
+    gbdt_run = latest(standard_artifacts.ModelRun.TYPE_NAME, 'GbdtTrainer')
+    gbdt_evaluation = latest(standard_artifacts.ModelEvaluation.TYPE_NAME, 'GbdtEvaluator')
+    gbdt_blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME, 'GbdtEvaluator')
   report: Dict[str, object] = {'pipeline': config.pipeline_name}
-  if infra is not None:
-    path = os.path.join(infra.uri, 'infra_validation.json')  # components.infra_validator
-    if os.path.isfile(path):
-      with open(path) as f:
-        report['infra_validation'] = json.load(f)
-  if model_run is not None:
-    path = os.path.join(model_run.uri, 'trainer_report.json')  # trainer.task.REPORT_FILE
-    if os.path.isfile(path):
-      with open(path) as f:
-        report['trainer'] = json.load(f)
+  if infra is not None:  # components.infra_validator.REPORT_FILE
+    infra_report = _read_json(infra.uri, 'infra_validation.json')
+    if infra_report is not None:
+      report['infra_validation'] = infra_report
+  if model_run is not None:  # trainer.task.REPORT_FILE
+    trainer_report = _read_json(model_run.uri, 'trainer_report.json')
+    if trainer_report is not None:
+      report['trainer'] = trainer_report
   if evaluation_art is not None:
     report['metrics'] = evaluation.overall_metrics(evaluation_art.uri)
     report['evaluation_uri'] = evaluation_art.uri
   if blessing is not None:
     report['blessed'] = evaluation.is_blessed(blessing.uri)
+  if config.gbdt_baseline and gbdt_evaluation is not None:
+    candidate = evaluation.overall_metrics(gbdt_evaluation.uri)
+    report['gbdt'] = {
+        'trainer': _read_json(gbdt_run.uri, 'trainer_report.json') if gbdt_run else None,
+        'metrics': evaluation.overall_metrics(gbdt_evaluation.uri,
+                                              model_name=evaluation.GBDT_BASELINE),
+        'auc_diff': candidate.get('auc_diff'),
+        'logloss_diff': candidate.get('logloss_diff'),
+        'blessed': evaluation.is_blessed(gbdt_blessing.uri) if gbdt_blessing else None,
+        'evaluation_uri': gbdt_evaluation.uri,
+    }
   if pushed is not None:
     props = pushed.custom_properties
     report['pushed'] = bool(props['pushed'].int_value) if 'pushed' in props else False
@@ -134,6 +171,10 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
     if 'pushed_version' in props:
       report['pushed_version'] = props['pushed_version'].string_value
   return report
+
+
+def _signed(x) -> str:
+  return 'n/a' if x is None else f'{x:+.4f}'
 
 
 def format_report(report: Dict[str, object]) -> str:
@@ -153,6 +194,16 @@ def format_report(report: Dict[str, object]) -> str:
     if key in m:
       lines.append(f'{label:>14}: {m[key]:.4f}' if key != 'example_count'
                    else f'{label:>14}: {int(m[key])}')
+  g = report.get('gbdt')
+  if g and g.get('metrics'):
+    gm = g['metrics']
+    trees = (g.get('trainer') or {}).get('trees')
+    lines.append(f'{"GBDT baseline":>14}: AUC {gm.get("auc", float("nan")):.4f}, logloss '
+                 f'{gm.get("logloss", float("nan")):.4f}'
+                 + (f' ({trees} trees)' if trees else '')
+                 + f'; candidate {_signed(g.get("auc_diff"))} AUC, '
+                 f'{_signed(g.get("logloss_diff"))} logloss: '
+                 + ('beats it' if g.get('blessed') else 'does not beat it'))
   lines.append(f'{"blessed":>14}: {report.get("blessed")}')
   infra = report.get('infra_validation')
   if infra:
@@ -195,6 +246,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                  help='Evaluator: bless only if |calibration - 1| is at most this')
   p.add_argument('--max-ece', type=float, default=d.max_ece,
                  help='Evaluator: bless only if ECE (10 equal-width bins) is at most this')
+  p.add_argument('--no-gbdt-baseline', action='store_true',
+                 help='skip the GBDT baseline (GbdtTrainer, GbdtEvaluator, BlessingGate)')
+  p.add_argument('--gbdt-auc-margin', type=float, default=d.gbdt_auc_margin,
+                 help='bless only if AUC >= the GBDT baseline\'s + this (may be negative)')
+  p.add_argument('--gbdt-max-logloss-rise', type=float, default=d.gbdt_max_logloss_rise,
+                 help='bless only if logloss <= the GBDT baseline\'s + this')
   p.add_argument('--output-dir', default=d.pipeline_root,
                  help='pipeline root (artifacts and ML Metadata)')
   p.add_argument('--serving-dir', default=d.serving_model_dir,
@@ -227,6 +284,10 @@ def check_trainer_config(config: configs.PipelineConfig) -> None:
   models.from_dict(core.HeadConfig, sections.get('heads'), 'heads')
   models.from_dict(losses.LossConfig, sections.get('loss'), 'loss')
   models.from_dict(optimization.OptimizerConfig, sections.get('optimizer'), 'optimizer')
+  if config.gbdt_baseline:
+    from trainer import gbdt
+    gbdt.config_from_dict(sections.get('gbdt'))
+  config.gates  # noqa: B018  (checks the gate bounds)
 
 
 def config_from_args(a: argparse.Namespace) -> configs.PipelineConfig:
@@ -238,6 +299,8 @@ def config_from_args(a: argparse.Namespace) -> configs.PipelineConfig:
          if a.trainer_config else {}),
       train_steps=a.train_steps, eval_steps=a.eval_steps, batch_size=a.batch_size,
       min_auc=a.min_auc, max_calibration_gap=a.max_calibration_gap, max_ece=a.max_ece,
+      gbdt_baseline=not a.no_gbdt_baseline, gbdt_auc_margin=a.gbdt_auc_margin,
+      gbdt_max_logloss_rise=a.gbdt_max_logloss_rise,
       beam_preset=a.beam_preset, beam_args=a.beam_arg,
       distribution_strategy=a.distribution_strategy, enable_cache=not a.no_cache)
 
@@ -264,7 +327,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     report['report_dir'] = run_report_files.write(
         report['evaluation_uri'], config.model, config.gates, args.experiments_dir,
         extra={k: report.get(k) for k in ('pipeline', 'trainer', 'blessed', 'pushed',
-                                          'pushed_destination', 'infra_validation')})
+                                          'pushed_destination', 'infra_validation',
+                                          'gbdt')},
+        gbdt_evaluation_uri=(report.get('gbdt') or {}).get('evaluation_uri'))
   print(format_report(report))
   if args.report_json:
     with open(args.report_json, 'w') as f:

@@ -7,12 +7,18 @@ Components (ids as they appear in ML Metadata and the pipeline root):
 * ``StatisticsGen``, ``SchemaGen`` (inferred) and ``ExampleValidator``.
 * ``Transform``: ``transform.preprocessing.preprocessing_fn``, analysed on train.
 * ``Trainer``: ``trainer.task.run_fn``, early-stopped on eval.
-* ``latest_blessed_model_resolver``: the baseline for the Evaluator's change threshold.
-* ``Evaluator``: TFMA on the held-out ``test`` split (:mod:`pipeline.evaluation`).
+* ``GbdtTrainer``: the GBDT baseline, ``trainer.gbdt.run_fn`` (TF-DF gradient boosted
+  trees) on the same Transform output; evaluated, never pushed.
+* ``latest_blessed_model_resolver``: the baseline for the Evaluator's change threshold
+  (the latest ``Trainer`` model that ``BlessingGate`` blessed).
+* ``Evaluator``: TFMA on the held-out ``test`` split (:mod:`pipeline.evaluation`): the
+  gates and no regression against the latest blessed model.
+* ``GbdtEvaluator``: TFMA, the candidate against the GBDT baseline on the same split.
+* ``BlessingGate``: blessed iff both Evaluators blessed (:mod:`components.blessing_gate`).
 * ``ServingInfraValidator``: the candidate loads in the embedded TF-Serving-compatible
   server and answers real gRPC and REST requests (:mod:`components.infra_validator`); its
   blessing carries the model with a warm-up file.
-* ``Pusher``: the model, when both blessings say yes, to
+* ``Pusher``: the model, when the gate's and the infra validator's blessings say yes, to
   ``<serving_model_dir>/<model_name>/<version>``.
 """
 
@@ -27,6 +33,7 @@ from tfx.components import FileBasedExampleGen  # noqa: E402
 from tfx.dsl.components.base import executor_spec  # noqa: E402
 
 from components import parquet_example_gen  # noqa: E402
+from components.blessing_gate import BlessingGate  # noqa: E402
 from components.infra_validator import ServingInfraValidator  # noqa: E402
 from pipeline import evaluation  # noqa: E402
 from pipeline.configs import PipelineConfig  # noqa: E402
@@ -35,9 +42,12 @@ from transform import feature_spec as fs  # noqa: E402
 
 PREPROCESSING_FN = 'transform.preprocessing.preprocessing_fn'
 RUN_FN = 'trainer.task.run_fn'
+GBDT_RUN_FN = 'trainer.gbdt.run_fn'
+GBDT_MODULE = 'trainer.gbdt'   # the GbdtEvaluator's hook that loads TF-DF's ops
 COMPONENT_IDS = ('ExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
-                 'Transform', 'Trainer', 'latest_blessed_model_resolver', 'Evaluator',
-                 'ServingInfraValidator', 'Pusher')
+                 'Transform', 'Trainer', 'GbdtTrainer', 'latest_blessed_model_resolver',
+                 'Evaluator', 'GbdtEvaluator', 'BlessingGate', 'ServingInfraValidator',
+                 'Pusher')
 
 
 def _example_gen(config: PipelineConfig, spec: fs.FeatureSpec, fmt: str):
@@ -76,37 +86,63 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN, custom_config={'feature_spec': spec_dict},
       splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']))
-  trainer = tfx.components.Trainer(
-      run_fn=RUN_FN,
+  trainer_args = dict(
       examples=transform.outputs['transformed_examples'],
       transform_graph=transform.outputs['transform_graph'],
       schema=schema_gen.outputs['schema'],
       train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
-      eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
-      custom_config={
-          'feature_spec': spec_dict, 'batch_size': config.batch_size,
-          'epochs': config.epochs, 'patience': config.patience, 'model': config.model,
-          'distribution_strategy': config.distribution_strategy,
-          **config.trainer_config,
-      })
+      eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps))
+  custom_config = {
+      'feature_spec': spec_dict, 'batch_size': config.batch_size,
+      'epochs': config.epochs, 'patience': config.patience, 'model': config.model,
+      'distribution_strategy': config.distribution_strategy,
+      **config.trainer_config,
+  }
+  trainer = tfx.components.Trainer(run_fn=RUN_FN, custom_config=custom_config,
+                                   **trainer_args)
+  # Only models of the deep Trainer that the final gate blessed are baselines.
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                            producer_component_id='Trainer', output_key='model'),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing,
+          producer_component_id='BlessingGate' if config.gbdt_baseline else 'Evaluator',
+          output_key='blessing'),
   ).with_id('latest_blessed_model_resolver')
+  test_split = ['test' if 'test' in spec.split else 'eval']
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
-      example_splits=['test' if 'test' in spec.split else 'eval'],
+      example_splits=test_split,
       eval_config=evaluation.eval_config(spec, config.gates, config.tasks))
+  blessing = evaluator.outputs['blessing']
+  gbdt_components = []
+  if config.gbdt_baseline:
+    gbdt_trainer = tfx.components.Trainer(
+        run_fn=GBDT_RUN_FN, custom_config=custom_config, **trainer_args
+    ).with_id('GbdtTrainer')
+    gbdt_evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs['examples'],
+        model=trainer.outputs['model'],
+        baseline_model=gbdt_trainer.outputs['model'],
+        example_splits=test_split,
+        eval_config=evaluation.gbdt_eval_config(spec, config.gates, config.tasks),
+        module_path=GBDT_MODULE,
+    ).with_id('GbdtEvaluator')
+    gate = BlessingGate(model_blessing=evaluator.outputs['blessing'],
+                        gbdt_blessing=gbdt_evaluator.outputs['blessing']
+                        ).with_id('BlessingGate')
+    blessing = gate.outputs['blessing']
+    gbdt_components = [gbdt_trainer, gbdt_evaluator, gate]
   infra_validator = ServingInfraValidator(
       model=trainer.outputs['model'], examples=example_gen.outputs['examples'],
       split='eval')
   # Without a ``model`` input the Pusher pushes the infra blessing's copy, which holds the
   # warm-up requests.
   pusher = tfx.components.Pusher(
-      model_blessing=evaluator.outputs['blessing'],
+      model_blessing=blessing,
       infra_blessing=infra_validator.outputs['blessing'],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.push_base)))
@@ -114,7 +150,8 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
       pipeline_name=config.pipeline_name,
       pipeline_root=os.path.join(config.pipeline_root, config.pipeline_name),
       components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  trainer, model_resolver, evaluator, infra_validator, pusher],
+                  trainer, model_resolver, evaluator, *gbdt_components, infra_validator,
+                  pusher],
       enable_cache=config.enable_cache,
       metadata_connection_config=(tfx.orchestration.metadata
                                   .sqlite_metadata_connection_config(config.metadata)

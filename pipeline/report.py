@@ -1,7 +1,9 @@
 """A report per pipeline run: ``experiments/<model>_<YYYYmmdd_HHMMSS>/``.
 
 * ``metrics.json``: every overall metric of every output, the per-slice metrics of the
-  primary output, the gates (pass or fail and why), and the trainer's summary;
+  primary output, the gates (pass or fail and why), the trainer's summary, and the
+  baselines (the GBDT baseline's test metrics beside the candidate's, from the
+  ``GbdtEvaluator``);
 * ``reliability.png``: the reliability diagram (mean label against mean prediction in 20
   equal-width bins, from TFMA's calibration plot), one line per output, with the share of
   examples per bin beneath;
@@ -72,14 +74,14 @@ def reliability(evaluation_uri: str, bins: int = 20) -> Dict[str, Dict[str, list
   return out
 
 
-def _failure_text(failure) -> str:
+def _failure_text(failure, against: str = 'the blessed model') -> str:
   """Why TFMA refused: the measured value (or change) and the bound it crossed."""
   value = failure.metric_value.double_value.value
   name = failure.metric_key.name
   t = failure.metric_threshold
   if t.HasField('change_threshold'):
     c = t.change_threshold
-    return (f'{name} changed by {value:+.4f} against the blessed model; allowed '
+    return (f'{name} changed by {value:+.4f} against {against}; allowed '
             f'{"at least" if c.direction == 2 else "at most"} {c.absolute.value:+.4f}')
   v = t.value_threshold
   bounds = []
@@ -130,6 +132,32 @@ def gate_results(evaluation_uri: str, gates: evaluation.Gates, metrics: Dict[str
           'gates': rows}
 
 
+def gbdt_results(gbdt_evaluation_uri: str, gates: evaluation.Gates):
+  """The GBDT gates (rows as :func:`gate_results`'), their verdict, and the baselines
+  table: the candidate and the GBDT baseline on the same test rows."""
+  import tensorflow_model_analysis as tfma
+  candidate = evaluation.overall_metrics(gbdt_evaluation_uri)
+  gbdt = evaluation.overall_metrics(gbdt_evaluation_uri, model_name=evaluation.GBDT_BASELINE)
+  validation = tfma.load_validation_result(gbdt_evaluation_uri)
+  failures = [(f.metric_key.name, _failure_text(f, 'the GBDT baseline'))
+              for s in validation.metric_validations_per_slice for f in s.failures]
+  rows = []
+  for name, metric, condition in (
+      ('beats GBDT on AUC', 'auc', f'AUC - GBDT\'s AUC >= {gates.gbdt_auc_margin:+g}'),
+      ('beats GBDT on logloss', 'logloss',
+       f'logloss - GBDT\'s logloss <= {gates.gbdt_max_logloss_rise:+g}')):
+    why = [m for n, m in failures if n == metric]
+    rows.append({'gate': name, 'condition': condition, 'metric': f'{metric}_diff',
+                 'value': candidate.get(f'{metric}_diff'), 'applied': True,
+                 'passed': not why, 'why': '; '.join(why) if why else 'within bound'})
+  columns = ('auc', 'logloss', 'auc_pr', 'brier', 'calibration', 'ece_10_width')
+  baselines = [{'model': 'candidate', **{k: candidate.get(k) for k in columns},
+                'source': 'GbdtEvaluator (same test rows)'},
+               {'model': 'GBDT (TF-DF)', **{k: gbdt.get(k) for k in columns},
+                'source': 'GbdtEvaluator (same test rows)'}]
+  return rows, bool(validation.validation_ok), baselines
+
+
 def _plot(curves: Dict[str, Dict[str, list]], path: str) -> None:
   import matplotlib
   matplotlib.use('Agg')
@@ -173,7 +201,7 @@ def _table(rows: List[Dict[str, object]], columns) -> str:
 
 def _html(model: str, stamp: str, content: Dict[str, object]) -> str:
   gates = content['gates']
-  verdict = 'BLESSED' if gates['blessed'] else 'NOT BLESSED'
+  verdict = 'BLESSED' if content.get('verdict', gates['blessed']) else 'NOT BLESSED'
   gate_rows = [{**g, 'result': ('pass' if g['passed'] else 'FAIL') if g['applied'] else
                 'not applied'} for g in gates['gates']]
   outputs = sorted({k.split('/')[0] for k in content['metrics'] if '/' in k})
@@ -184,7 +212,8 @@ def _html(model: str, stamp: str, content: Dict[str, object]) -> str:
   cols = ['output', 'example_count', 'auc', 'gauc', 'auc_pr', 'logloss', 'brier',
           'calibration', 'ece_10_width', 'ece_20_width', 'ece_10_mass', 'ece_20_mass']
   baselines = content.get('baselines') or []
-  base_html = (_table(baselines, ['model', 'auc', 'logloss', 'ece_10_width', 'source'])
+  base_html = (_table(baselines, ['model', 'auc', 'logloss', 'auc_pr', 'brier',
+                                  'calibration', 'ece_10_width', 'source'])
                if baselines else '<p>No baseline results were given for this run.</p>')
   cvr_note = ('<p>CVR (<code>probability_cvr</code>) is measured on clicked rows only.</p>'
               if 'probability_cvr' in outputs else '')
@@ -194,8 +223,8 @@ def _html(model: str, stamp: str, content: Dict[str, object]) -> str:
   return f'''<!doctype html><html><head><meta charset="utf-8">
 <title>{html.escape(model)} {stamp}</title><style>{style}</style></head><body>
 <h1>{html.escape(model)}: run {stamp}</h1>
-<p>Pipeline <b>{html.escape(str(content.get('pipeline', '')))}</b>. Evaluator verdict:
-<b>{verdict}</b>. Test split.</p>
+<p>Pipeline <b>{html.escape(str(content.get('pipeline', '')))}</b>. Verdict of the
+gates: <b>{verdict}</b>. Test split.</p>
 <h2>Gates</h2>{_table(gate_rows, ['gate', 'condition', 'value', 'result', 'why'])}
 <h2>Metrics per output</h2>{_table(overall, cols)}
 {cvr_note}
@@ -209,8 +238,12 @@ def _html(model: str, stamp: str, content: Dict[str, object]) -> str:
 def write(evaluation_uri: str, model: str, gates: evaluation.Gates,
           out_root: str = 'experiments', extra: Optional[Dict[str, object]] = None,
           baselines: Optional[List[Dict[str, object]]] = None,
-          now: Optional[datetime.datetime] = None) -> str:
-  """Writes the run's folder and returns its path."""
+          now: Optional[datetime.datetime] = None,
+          gbdt_evaluation_uri: Optional[str] = None) -> str:
+  """Writes the run's folder and returns its path. With ``gbdt_evaluation_uri`` (the
+  GbdtEvaluator's output) the GBDT gates join the gates, the verdict needs them too, and
+  the baselines table compares the candidate with the GBDT baseline; ``baselines`` adds
+  rows to that table."""
   stamp = (now or datetime.datetime.now()).strftime('%Y%m%d_%H%M%S')
   folder = os.path.join(out_root, f'{model}_{stamp}')
   os.makedirs(folder, exist_ok=False)
@@ -221,7 +254,13 @@ def write(evaluation_uri: str, model: str, gates: evaluation.Gates,
              'gates': gate_results(evaluation_uri, gates, metrics, result),
              'slices': slice_metrics(result),
              'reliability': reliability(evaluation_uri),
-             'baselines': baselines or []}
+             'baselines': list(baselines or [])}
+  content['verdict'] = content['gates']['blessed']
+  if gbdt_evaluation_uri:
+    rows, ok, table = gbdt_results(gbdt_evaluation_uri, gates)
+    content['gates']['gates'] += rows
+    content['verdict'] = content['verdict'] and ok
+    content['baselines'] = table + content['baselines']
   with open(os.path.join(folder, 'metrics.json'), 'w') as f:
     json.dump(content, f, indent=2, default=str)
   _plot(content['reliability'], os.path.join(folder, 'reliability.png'))

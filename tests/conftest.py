@@ -15,3 +15,31 @@ def shared_data(name: str) -> str:
   if not os.path.isdir(path):
     pytest.skip(f'real data {name} not found at {path} (../shared/data is absent)')
   return path
+
+
+@pytest.fixture(scope='module')
+def small_transformed(tmp_path_factory):
+  """~4.5k generated rows (every click of 60k impressions and 6% of the rest), split
+  70/15/15 in time order and transformed by the project's preprocessing_fn, under the
+  default spec with small hash spaces (small models). (spec, tables, paths, out_dir)."""
+  import numpy as np
+  import pyarrow as pa
+  from datagen import synthetic
+  from pipeline import configs
+  from transform import feature_spec as fs
+  from transform import local
+  d = fs.load(os.path.join(configs.REPO_ROOT, 'specs', 'default.yaml')).to_dict()
+  for c in d['categorical']:
+    if c['hash_buckets']:
+      c['hash_buckets'], c['embedding_dim'] = 2000, 8
+  spec = fs.from_dict(d)
+  table = synthetic.generate(60_000, seed=5)
+  rng = np.random.default_rng(0)
+  keep = (table.column('clicked').to_numpy() == 1) | (rng.random(table.num_rows) < 0.06)
+  table = table.filter(pa.array(keep))
+  n = table.num_rows
+  tables = {'train': table.slice(0, int(0.7 * n)),
+            'eval': table.slice(int(0.7 * n), int(0.15 * n)),
+            'test': table.slice(int(0.85 * n))}
+  out = str(tmp_path_factory.mktemp('transformed'))
+  return spec, tables, local.transform_tables(tables, spec, out), out

@@ -91,3 +91,33 @@ def test_gates_refuse_bad_values():
     evaluation.Gates(max_ece=-0.1)
   with pytest.raises(ValueError, match='min_auc'):
     evaluation.Gates(min_auc=float('nan'))
+
+
+def test_gbdt_eval_config_compares_the_primary_output_with_the_gbdt_baseline():
+  spec = fs.load(os.path.join(REPO_ROOT, 'specs', 'default.yaml'))
+  gates = evaluation.Gates(gbdt_auc_margin=0.002, gbdt_max_logloss_rise=0.001)
+  config = evaluation.gbdt_eval_config(spec, gates)     # ESMM: several outputs
+  candidate, gbdt = config.model_specs
+  assert (candidate.name, candidate.is_baseline) == ('candidate', False)
+  assert (gbdt.name, gbdt.is_baseline) == ('gbdt', True)
+  for m in (candidate, gbdt):   # the click output and label of both, read the same way
+    assert m.prediction_key == 'probability' and m.label_key == 'clicked_xf'
+    assert list(m.preprocessing_function_names) == ['transform_features']
+  (metrics,) = config.metrics_specs
+  by_name = _by_name(metrics)
+  assert {'auc', 'logloss', 'calibration', 'ece_10_width'} <= {k.lower() for k in by_name}
+  auc = by_name['AUC'].per_slice_thresholds[0].threshold.change_threshold
+  assert auc.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+  assert auc.absolute.value == pytest.approx(0.002)
+  logloss = by_name['logloss'].per_slice_thresholds[0].threshold.change_threshold
+  assert logloss.direction == tfma.MetricDirection.LOWER_IS_BETTER
+  assert logloss.absolute.value == pytest.approx(0.001)
+  assert list(config.slicing_specs) == [tfma.SlicingSpec()]
+
+
+def test_gbdt_margin_may_be_negative_but_the_logloss_allowance_not():
+  assert evaluation.Gates(gbdt_auc_margin=-0.01).gbdt_auc_margin == -0.01
+  with pytest.raises(ValueError, match='gbdt_max_logloss_rise'):
+    evaluation.Gates(gbdt_max_logloss_rise=-0.01)
+  with pytest.raises(ValueError, match='gbdt_auc_margin'):
+    evaluation.Gates(gbdt_auc_margin=float('inf'))

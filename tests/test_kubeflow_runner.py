@@ -24,5 +24,6 @@ def test_compiles_every_component(tmp_path):
   text = out.read_text()
   assert 'example.org/ctr-tfx:test' in text
   assert 'trainer.task.run_fn' in text and 'transform.preprocessing.preprocessing_fn' in text
+  assert 'trainer.gbdt.run_fn' in text   # the GBDT baseline's Trainer
   assert '--runner=DataflowRunner' in text and '--region=europe-west4' in text
   assert 'gs://bucket/serving/ctr' in text

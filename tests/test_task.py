@@ -9,39 +9,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 import tensorflow as tf
 
-from datagen import synthetic
 from pipeline import configs
 from trainer import models, task
-from transform import feature_spec as fs
 from transform import local
-
-SPEC_PATH = os.path.join(configs.REPO_ROOT, 'specs', 'default.yaml')
-
-
-def _small_spec() -> fs.FeatureSpec:
-  """The default spec with small hash spaces, so tests build small models."""
-  d = fs.load(SPEC_PATH).to_dict()
-  for c in d['categorical']:
-    if c['hash_buckets']:
-      c['hash_buckets'], c['embedding_dim'] = 2000, 8
-  return fs.from_dict(d)
-
-
-@pytest.fixture(scope='module')
-def transformed(tmp_path_factory):
-  """~4.5k generated rows (every click of 60k impressions and 6% of the rest), split
-  70/15/15 in time order and transformed by the project's preprocessing_fn."""
-  table = synthetic.generate(60_000, seed=5)
-  rng = np.random.default_rng(0)
-  keep = (table.column('clicked').to_numpy() == 1) | (rng.random(table.num_rows) < 0.06)
-  table = table.filter(pa.array(keep))
-  n = table.num_rows
-  tables = {'train': table.slice(0, int(0.7 * n)),
-            'eval': table.slice(int(0.7 * n), int(0.15 * n)),
-            'test': table.slice(int(0.85 * n))}
-  out = str(tmp_path_factory.mktemp('transformed'))
-  spec = _small_spec()
-  return spec, tables, local.transform_tables(tables, spec, out), out
 
 
 def test_registry_matches_pipeline_choices():
@@ -53,8 +23,8 @@ def _constant_logloss(y, base):
 
 
 @pytest.mark.parametrize('name', sorted(models.MODELS))
-def test_run_fn_trains_calibrates_and_exports(name, transformed, tmp_path):
-  spec, tables, paths, _ = transformed
+def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path):
+  spec, tables, paths, _ = small_transformed
   config = {'feature_spec': spec.to_dict(), 'model': name, 'epochs': 4, 'batch_size': 128,
             'patience': 2, 'model_config': {'embedding_dim': 8, 'dropout': 0.1}}
   if name == 'resort':

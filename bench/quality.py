@@ -1,0 +1,376 @@
+"""Quality: the deep models against LightGBM and TF-DF's GBT, over seeds and folds.
+
+    python -m bench.quality [--datasets movielens generated talkingdata]
+        [--seeds 0 1 2] [--folds 5] [--models deepfm dnn] [--rows 1000000] [--no-docs]
+    python -m bench.quality --data FOLDER --spec SPEC.yaml [--folds 5 | --seeds ...]
+
+Any dataset given as a folder of CSV or Parquet files plus a feature spec runs the same
+way (``--data``/``--spec``, named by the spec's ``name``): seeded random splits, or
+cross-validation with ``--cv``.
+
+Splits (no choice looks at the test rows):
+
+* ``movielens_100k``: random 80/10/10 with each seed of ``--seeds``;
+* ``generated``: the default dataset generated with each seed (``--rows`` rows), split
+  80/10/10 at random with the same seed. Its true click probability gives the
+  Bayes-optimal AUC and logloss of every test split (row ``bayes (true p)``);
+* ``talkingdata``: too few positives for one split (227 in 100,000 rows), so
+  ``--folds``-fold cross-validation: each fold is the test set once, and 1/9 of the other
+  rows (seed 0) is the eval split.
+
+Each split is transformed once by the project's ``preprocessing_fn``; then, in one run:
+
+* ``lightgbm``: the external reference. Raw columns as a LightGBM user feeds them
+  (:func:`bench.models.lightgbm_features`), the parameters of :mod:`bench.models`,
+  early-stopped on the eval split;
+* ``tfdf_gbt``: the pipeline's GBDT baseline, :func:`trainer.gbdt.run_fn`;
+* each deep model of ``--models``: :func:`trainer.task.run_fn` with the training budget
+  of :data:`bench.models.TRAINING` and :data:`bench.models.MODEL_SETTINGS`;
+* ``ensemble(<deep>+tfdf_gbt)`` and ``ensemble(<deep>+lightgbm)``: the mean of the two
+  models' logits, Platt-calibrated on the eval split. ``<deep>`` is the deep model with
+  the best eval AUC on that split (the choice sees eval, not test).
+
+Metrics on each test split: AUC, logloss and ECE (10 equal-width bins) after
+calibration, ECE before it (the model's own output), training seconds (the wall time of
+``run_fn`` for the Trainer-run models, export included; of ``lgb.train`` for LightGBM),
+and the number of test positives. Calibration is what each model ships with: the
+Trainer's fitted head (Platt by default) for ``run_fn`` models; Platt fitted on the
+eval split for LightGBM and the ensembles.
+
+The table (mean ± std over splits) goes to ``docs/BENCHMARKS.md`` between the
+``bench.quality`` markers (``--no-docs`` leaves it), the numbers to
+``bench/results/quality.json``: one flat row per dataset, model, split and metric, plus
+``<metric>_mean`` and ``<metric>_std`` rows (split ``all``).
+"""
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+
+os.environ['TF_USE_LEGACY_KERAS'] = '1'
+
+import numpy as np  # noqa: E402
+
+from bench import models as bench_models  # noqa: E402
+from bench.common import machine, write_results  # noqa: E402
+
+REPO = bench_models.REPO
+SHARED = bench_models.SHARED
+DOCS = os.path.join(REPO, 'docs', 'BENCHMARKS.md')
+START, END = '<!-- bench.quality:start -->', '<!-- bench.quality:end -->'
+METRICS = ('auc', 'logloss', 'ece_before', 'ece_after', 'train_s')
+SPECS = {'movielens_100k': 'movielens_100k.yaml', 'generated': 'default.yaml',
+         'talkingdata': 'talkingdata.yaml'}
+TRAINING = dict(bench_models.TRAINING, talkingdata={'passes': 3.0, 'epochs': 6,
+                                                    'batch_size': 1024})
+
+
+def _logit(p):
+  p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+  return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(z):
+  return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
+
+
+def _platt(eval_z, eval_y):
+  from trainer.layers import calibration
+  return calibration.make_calibrator('platt').fit(eval_z, eval_y)
+
+
+def _uncalibrated(p, entry):
+  """The model's own probability from its served (temperature / Platt) one:
+  served = sigmoid(z / T + b), so z = (logit(served) - b) * T."""
+  if 'temperature' not in entry:
+    return np.asarray(p, np.float64)
+  return _sigmoid((_logit(p) - entry.get('bias', 0.0)) * entry['temperature'])
+
+
+def _metrics(y, p_after, p_before):
+  from trainer.layers.calibration import expected_calibration_error
+  q = bench_models.quality(y, p_after)
+  return {'auc': q['auc'], 'logloss': q['logloss'], 'ece_after': q['ece'],
+          'ece_before': expected_calibration_error(
+              np.clip(p_before, 1e-7, 1 - 1e-7), y)}
+
+
+def splits(dataset, table, seeds, folds, cv=False):
+  """(split name, {'train', 'eval', 'test'} tables) for the dataset's protocol:
+  cross-validation for TalkingData (or ``cv``), seeded random splits otherwise."""
+  import pyarrow as pa
+  if dataset == 'talkingdata' or cv:
+    rng = np.random.default_rng(0)
+    fold = rng.permutation(table.num_rows) % folds
+    holdout = rng.random(table.num_rows) < 1 / 9
+    for k in range(folds):
+      test = fold == k
+      yield f'fold={k}', {'train': table.filter(pa.array(~test & ~holdout)),
+                          'eval': table.filter(pa.array(~test & holdout)),
+                          'test': table.filter(pa.array(test))}
+    return
+  for s in seeds:
+    t = table(s) if callable(table) else table
+    yield f'seed={s}', bench_models.split(t, seed=s)
+
+
+def _serve(saved_model_dir, table, spec):
+  import tensorflow as tf
+  from transform import local
+  serve = tf.saved_model.load(saved_model_dir).signatures['serving_default']
+  examples = local.serialize_examples(table, spec)
+  out = [serve(examples=tf.constant(examples[i:i + 4096]))['probability'].numpy()
+         for i in range(0, len(examples), 4096)]
+  return np.concatenate(out).ravel()
+
+
+def run_trainer(kind, name, spec, tables, paths, workdir, train):
+  """A Trainer-run model (``kind`` 'deep' or 'gbdt'): served eval and test probabilities,
+  their uncalibrated counterparts, and the wall time of ``run_fn``."""
+  from trainer import gbdt, task
+  from transform import local
+  config = {'feature_spec': spec.to_dict(), 'batch_size': train['batch_size'],
+            'epochs': train['epochs'], 'patience': 2, 'model': name}
+  config.update(bench_models.MODEL_SETTINGS.get(name, {}))
+  steps = max(1, int(train['passes'] * tables['train'].num_rows / train['batch_size']))
+  eval_steps = max(1, -(-tables['eval'].num_rows // train['batch_size']))
+  fn_args = local.fn_args(paths, os.path.join(workdir, name), config, steps, eval_steps)
+  start = time.perf_counter()
+  (gbdt.run_fn if kind == 'gbdt' else task.run_fn)(fn_args)
+  seconds = time.perf_counter() - start
+  with open(os.path.join(fn_args.model_run_dir, task.REPORT_FILE)) as f:
+    report = json.load(f)
+  entry = next(iter(report['calibration']['tasks'].values()))
+  out = {'seconds': seconds, 'report': report}
+  for split in ('eval', 'test'):
+    p = _serve(fn_args.serving_model_dir, tables[split], spec)
+    out[split] = p
+    out[f'{split}_raw'] = _uncalibrated(p, entry)
+  return out
+
+
+def run_lightgbm(tables, spec):
+  """LightGBM as in bench.models, with its eval-split predictions for calibration."""
+  booster, x, y, seconds = bench_models.train_lightgbm(tables, spec)
+  raw = {k: booster.predict(x[k], num_iteration=booster.best_iteration)
+         for k in ('eval', 'test')}
+  platt = _platt(_logit(raw['eval']), y['eval'])
+  return {'seconds': seconds, 'eval_raw': raw['eval'], 'test_raw': raw['test'],
+          'eval': platt.predict(_logit(raw['eval'])),
+          'test': platt.predict(_logit(raw['test'])),
+          'best_iteration': booster.best_iteration}
+
+
+def ensemble(a, b, y_eval):
+  """Mean of two models' (calibrated) logits, Platt-calibrated on the eval split."""
+  z = {k: (_logit(a[k]) + _logit(b[k])) / 2 for k in ('eval', 'test')}
+  platt = _platt(z['eval'], y_eval)
+  return {'seconds': a['seconds'] + b['seconds'],
+          'eval_raw': _sigmoid(z['eval']), 'test_raw': _sigmoid(z['test']),
+          'eval': platt.predict(z['eval']), 'test': platt.predict(z['test'])}
+
+
+def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, results):
+  from sklearn.metrics import roc_auc_score
+  from transform import local
+  y = {k: bench_models._label(tables[k], spec.primary_label) for k in ('eval', 'test')}
+  positives = int(y['test'].sum())
+  print(f'== {dataset} {split_name}: train {tables["train"].num_rows}, eval '
+        f'{tables["eval"].num_rows}, test {tables["test"].num_rows} rows '
+        f'({positives} positives)', flush=True)
+  paths = local.transform_tables(tables, spec, os.path.join(workdir, 'transformed'))
+  runs = {'lightgbm': run_lightgbm(tables, spec),
+          'tfdf_gbt': run_trainer('gbdt', 'gbdt', spec, tables, paths, workdir, train)}
+  for name in deep_models:
+    runs[name] = run_trainer('deep', name, spec, tables, paths, workdir, train)
+  best = max(deep_models, key=lambda n: roc_auc_score(y['eval'], runs[n]['eval']))
+  for gb in ('tfdf_gbt', 'lightgbm'):
+    runs[f'ensemble({best}+{gb})'] = ensemble(runs[best], runs[gb], y['eval'])
+  rows = []
+  for name, r in runs.items():
+    m = _metrics(y['test'], r['test'], r['test_raw'])
+    m['train_s'] = r['seconds']
+    print(f'   {name:>28}: ' + ', '.join(f'{k} {v:.4f}' for k, v in m.items()), flush=True)
+    for metric, value in m.items():
+      rows.append({'dataset': dataset, 'model': name, 'split': split_name,
+                   'metric': metric, 'value': float(value),
+                   'unit': 's' if metric == 'train_s' else ''})
+  rows.append({'dataset': dataset, 'model': 'all', 'split': split_name,
+               'metric': 'test_positives', 'value': positives, 'unit': 'rows'})
+  rows.append({'dataset': dataset, 'model': 'all', 'split': split_name,
+               'metric': 'test_rows', 'value': tables['test'].num_rows, 'unit': 'rows'})
+  if 'true_ctr' in tables['test'].column_names:   # the generated data: Bayes-optimal
+    p = tables['test'].column('true_ctr').to_numpy().astype(np.float64)
+    q = bench_models.quality(y['test'], p)
+    for metric in ('auc', 'logloss'):
+      rows.append({'dataset': dataset, 'model': 'bayes (true p)', 'split': split_name,
+                   'metric': metric, 'value': q[metric], 'unit': ''})
+  results.extend(rows)
+  shutil.rmtree(workdir, ignore_errors=True)
+
+
+def summarize(results):
+  """``<metric>_mean`` / ``_std`` rows (split ``all``) per dataset and model."""
+  groups = {}
+  for r in results:
+    if r['split'] != 'all':
+      groups.setdefault((r['dataset'], r['model'], r['metric'], r['unit']), []).append(
+          r['value'])
+  out = []
+  for (dataset, model, metric, unit), values in groups.items():
+    v = np.asarray(values, np.float64)
+    out.append({'dataset': dataset, 'model': model, 'split': 'all',
+                'metric': f'{metric}_mean', 'value': float(v.mean()), 'unit': unit})
+    out.append({'dataset': dataset, 'model': model, 'split': 'all',
+                'metric': f'{metric}_std', 'value': float(v.std(ddof=1)) if len(v) > 1
+                else 0.0, 'unit': unit})
+    out.append({'dataset': dataset, 'model': model, 'split': 'all',
+                'metric': f'{metric}_n', 'value': len(v), 'unit': 'splits'})
+  return out
+
+
+def markdown(results, commands):
+  """The docs tables: one per dataset, mean ± std over its splits, each with the command
+  and date that produced it (``commands``: dataset -> {'command', 'date'})."""
+  summary = {(r['dataset'], r['model'], r['metric']): r['value']
+             for r in results if r['split'] == 'all'}
+  datasets = list(dict.fromkeys(r['dataset'] for r in results))
+  lines = [f'Machine: {machine()}.', '']
+  for d in datasets:
+    per_split = [r for r in results if r['dataset'] == d and r['metric'] == 'test_positives'
+                 and r['split'] != 'all']
+    positives = ', '.join(f'{r["split"]}: {int(r["value"])}' for r in per_split)
+    n = len(per_split)
+    c = commands.get(d, {})
+    lines += [f'**{d}** ({n} splits; test positives per split: {positives}). '
+              f'Command: `{c.get("command")}` ({c.get("date")}).', '',
+              '| model | AUC | logloss | ECE before cal. | ECE after cal. | train s | '
+              'AUC − LightGBM | logloss − LightGBM |',
+              '|---|---|---|---|---|---|---|---|']
+    models = list(dict.fromkeys(r['model'] for r in results if r['dataset'] == d
+                                and r['model'] != 'all'))
+    ref_auc = summary.get((d, 'lightgbm', 'auc_mean'))
+    ref_ll = summary.get((d, 'lightgbm', 'logloss_mean'))
+
+    def cell(model, metric, digits=4):
+      mean = summary.get((d, model, f'{metric}_mean'))
+      if mean is None:
+        return ''
+      std = summary.get((d, model, f'{metric}_std'), 0.0)
+      return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+    for m in models:
+      auc, ll = summary.get((d, m, 'auc_mean')), summary.get((d, m, 'logloss_mean'))
+      lines.append(
+          f'| {m} | {cell(m, "auc")} | {cell(m, "logloss")} | {cell(m, "ece_before")} | '
+          f'{cell(m, "ece_after")} | {cell(m, "train_s", 1)} | '
+          + (f'{auc - ref_auc:+.4f}' if auc is not None and ref_auc is not None else '')
+          + ' | '
+          + (f'{ll - ref_ll:+.4f}' if ll is not None and ref_ll is not None else '') + ' |')
+    lines.append('')
+  return '\n'.join(lines)
+
+
+def write_docs(text, path=DOCS):
+  with open(path, encoding='utf-8') as f:
+    doc = f.read()
+  block = f'{START}\n{text}\n{END}'
+  if START in doc and END in doc:
+    doc = doc[:doc.index(START)] + block + doc[doc.index(END) + len(END):]
+  else:
+    doc = doc.rstrip('\n') + '\n\n## Quality: deep models against LightGBM and TF-DF GBT\n\n' \
+        + block + '\n'
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write(doc)
+
+
+def load_folder(folder):
+  """Every CSV or Parquet file of ``folder`` as one table (the pipeline's input format)."""
+  import pyarrow as pa
+  import pyarrow.csv as pacsv
+  import pyarrow.parquet as pq
+  from pipeline.input_check import data_files, data_format
+  fmt = data_format(folder)
+  read = pq.read_table if fmt == 'parquet' else pacsv.read_csv
+  return pa.concat_tables([read(f) for f in data_files(folder)], promote_options='default')
+
+
+def load_dataset(dataset, rows):
+  """The dataset's table (or, for ``generated``, a function of the seed), or None."""
+  if dataset == 'generated':
+    from datagen import synthetic
+    return lambda seed: synthetic.generate(rows, seed=seed)
+  if dataset == 'movielens_100k':
+    raw = os.path.join(SHARED, 'movielens_100k')
+    if not os.path.isdir(raw):
+      return None
+    from datagen import movielens
+    return movielens.load(raw)
+  raw = os.path.join(SHARED, 'talkingdata_adtracking_sample')
+  if not os.path.isdir(raw):
+    return None
+  from datagen import talkingdata
+  return talkingdata.load(raw)
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(prog='python -m bench.quality',
+                              description=__doc__.split('\n')[0])
+  p.add_argument('--datasets', nargs='+', default=['movielens', 'generated', 'talkingdata'],
+                 choices=['movielens', 'generated', 'talkingdata'])
+  p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+  p.add_argument('--folds', type=int, default=5)
+  p.add_argument('--models', nargs='+', default=['deepfm', 'dnn'])
+  p.add_argument('--rows', type=int, default=1_000_000, help='rows of the generated data')
+  p.add_argument('--passes', type=float, default=None,
+                 help='override the training passes of every dataset (smoke runs)')
+  p.add_argument('--data', default='', help='a folder of CSV or Parquet files (with --spec)')
+  p.add_argument('--spec', default='', help='the feature spec of --data')
+  p.add_argument('--cv', action='store_true', help='--data: --folds-fold cross-validation '
+                 'instead of one random split per seed')
+  p.add_argument('--no-docs', action='store_true', help='do not rewrite docs/BENCHMARKS.md')
+  args = p.parse_args(argv)
+  if bool(args.data) != bool(args.spec):
+    p.error('--data and --spec go together')
+  from absl import logging
+  logging.set_verbosity(logging.ERROR)
+  from pipeline import configs
+  from transform import feature_spec as fs
+  unknown = set(args.models) - set(configs.MODEL_NAMES)
+  if unknown:
+    p.error(f'unknown model(s) {sorted(unknown)}; choose from {list(configs.MODEL_NAMES)}')
+  results = []
+  jobs = []
+  if args.data:
+    spec = fs.load(args.spec)
+    jobs.append((spec.name, load_folder(args.data), spec,
+                 dict(TRAINING.get(spec.name, TRAINING['movielens_100k']))))
+  else:
+    for short in args.datasets:
+      dataset = 'movielens_100k' if short == 'movielens' else short
+      table = load_dataset(dataset, args.rows)
+      if table is None:
+        print(f'{dataset}: not found under {SHARED}; skipped', flush=True)
+        continue
+      jobs.append((dataset, table, fs.load(os.path.join(REPO, 'specs', SPECS[dataset])),
+                   dict(TRAINING[dataset])))
+  for dataset, table, spec, train in jobs:
+    if args.passes is not None:
+      train['passes'] = args.passes
+    for name, tables in splits(dataset, table, args.seeds, args.folds, args.cv):
+      workdir = tempfile.mkdtemp(prefix='bench_quality_')
+      bench_split(dataset, name, tables, spec, args.models, workdir, train, results)
+  results += summarize(results)
+  path = write_results('quality', results, merge_by='dataset')
+  print('wrote', path)
+  if not args.no_docs:
+    with open(path) as f:
+      doc = json.load(f)
+    write_docs(markdown(doc['results'], doc['commands']))
+    print('wrote', DOCS)
+
+
+if __name__ == '__main__':
+  main()
