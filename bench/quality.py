@@ -126,7 +126,7 @@ def _serve(saved_model_dir, table, spec):
   return np.concatenate(out).ravel()
 
 
-def run_trainer(kind, name, spec, tables, paths, workdir, train):
+def run_trainer(kind, name, spec, tables, paths, workdir, train, extra=None):
   """A Trainer-run model (``kind`` 'deep' or 'gbdt'): served eval and test probabilities,
   their uncalibrated counterparts, and the wall time of ``run_fn``."""
   from trainer import gbdt, task
@@ -134,6 +134,7 @@ def run_trainer(kind, name, spec, tables, paths, workdir, train):
   config = {'feature_spec': spec.to_dict(), 'batch_size': train['batch_size'],
             'epochs': train['epochs'], 'patience': 2, 'model': name}
   config.update(bench_models.MODEL_SETTINGS.get(name, {}))
+  config.update(extra or {})
   steps = max(1, int(train['passes'] * tables['train'].num_rows / train['batch_size']))
   eval_steps = max(1, -(-tables['eval'].num_rows // train['batch_size']))
   fn_args = local.fn_args(paths, os.path.join(workdir, name), config, steps, eval_steps)
@@ -172,7 +173,8 @@ def ensemble(a, b, y_eval):
           'eval': platt.predict(z['eval']), 'test': platt.predict(z['test'])}
 
 
-def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, results):
+def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, results,
+                gbdt_config=None):
   from sklearn.metrics import roc_auc_score
   from transform import local
   y = {k: bench_models._label(tables[k], spec.primary_label) for k in ('eval', 'test')}
@@ -182,7 +184,8 @@ def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, 
         f'({positives} positives)', flush=True)
   paths = local.transform_tables(tables, spec, os.path.join(workdir, 'transformed'))
   runs = {'lightgbm': run_lightgbm(tables, spec),
-          'tfdf_gbt': run_trainer('gbdt', 'gbdt', spec, tables, paths, workdir, train)}
+          'tfdf_gbt': run_trainer('gbdt', 'gbdt', spec, tables, paths, workdir, train,
+                                  {'gbdt': gbdt_config or {}})}
   for name in deep_models:
     runs[name] = run_trainer('deep', name, spec, tables, paths, workdir, train)
   best = max(deep_models, key=lambda n: roc_auc_score(y['eval'], runs[n]['eval']))
@@ -330,8 +333,16 @@ def main(argv=None):
   p.add_argument('--spec', default='', help='the feature spec of --data')
   p.add_argument('--cv', action='store_true', help='--data: --folds-fold cross-validation '
                  'instead of one random split per seed')
+  p.add_argument('--gbdt-config', default='{}',
+                 help='JSON of trainer.gbdt.GbdtConfig settings for tfdf_gbt')
   p.add_argument('--no-docs', action='store_true', help='do not rewrite docs/BENCHMARKS.md')
   args = p.parse_args(argv)
+  try:
+    gbdt_config = json.loads(args.gbdt_config)
+    from trainer import gbdt
+    gbdt.config_from_dict(gbdt_config)
+  except ValueError as e:
+    p.error(f'--gbdt-config: {e}')
   if bool(args.data) != bool(args.spec):
     p.error('--data and --spec go together')
   from absl import logging
@@ -361,7 +372,8 @@ def main(argv=None):
       train['passes'] = args.passes
     for name, tables in splits(dataset, table, args.seeds, args.folds, args.cv):
       workdir = tempfile.mkdtemp(prefix='bench_quality_')
-      bench_split(dataset, name, tables, spec, args.models, workdir, train, results)
+      bench_split(dataset, name, tables, spec, args.models, workdir, train, results,
+                  gbdt_config)
   results += summarize(results)
   path = write_results('quality', results, merge_by='dataset')
   print('wrote', path)

@@ -17,7 +17,7 @@ def shared_data(name: str) -> str:
   return path
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def small_transformed(tmp_path_factory):
   """~4.5k generated rows (every click of 60k impressions and 6% of the rest), split
   70/15/15 in time order and transformed by the project's preprocessing_fn, under the
