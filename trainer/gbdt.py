@@ -197,6 +197,7 @@ class ForestServing(tf.Module):
 
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point for the GBDT baseline."""
+  from sklearn.metrics import roc_auc_score
   import tensorflow_transform as tft
   from trainer import model as model_lib
   from trainer import task
@@ -217,18 +218,16 @@ def run_fn(fn_args) -> None:
   start = time.perf_counter()
   forest = train_forest(inputs, gbdt, train, valid)
   seconds = time.perf_counter() - start
-  logits = {tasks[0].key: _logit(predict_forest(forest, inputs, valid[0]))}
+  p_valid = predict_forest(forest, inputs, valid[0])
+  logits = {tasks[0].key: _logit(p_valid)}
   calibrators, calibration_report = task.fit_calibrators(
       tasks, method, logits, {tasks[0].target: valid[1].astype(np.float64)})
-  p = 1.0 / (1.0 + np.exp(-logits[tasks[0].key]))
-  from sklearn.metrics import roc_auc_score
+  one_class = valid[1].min() == valid[1].max()
   report = dict(
       model='gbdt', config=dataclasses.asdict(gbdt), inputs=dataclasses.asdict(inputs),
-      train_rows=int(len(train[1])),
-      eval_rows=int(len(valid[1])), trees=int(forest.make_inspector().num_trees()),
-      train_seconds=round(seconds, 2),
-      val_auc=float(roc_auc_score(valid[1], p)) if 0 < valid[1].sum() < len(valid[1])
-      else float('nan'),
+      train_rows=int(len(train[1])), eval_rows=int(len(valid[1])),
+      trees=int(forest.make_inspector().num_trees()), train_seconds=round(seconds, 2),
+      val_auc=float('nan') if one_class else float(roc_auc_score(valid[1], p_valid)),
       val_logloss=calibration.binary_nll(logits[tasks[0].key], valid[1]),
       calibration=calibration_report)
   logging.info('GBDT trainer report: %s', json.dumps(report))
