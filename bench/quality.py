@@ -60,7 +60,6 @@ REPO = bench_models.REPO
 SHARED = bench_models.SHARED
 DOCS = os.path.join(REPO, 'docs', 'BENCHMARKS.md')
 START, END = '<!-- bench.quality:start -->', '<!-- bench.quality:end -->'
-METRICS = ('auc', 'logloss', 'ece_before', 'ece_after', 'train_s')
 SPECS = {'movielens_100k': 'movielens_100k.yaml', 'generated': 'default.yaml',
          'talkingdata': 'talkingdata.yaml'}
 TRAINING = dict(bench_models.TRAINING, talkingdata={'passes': 3.0, 'epochs': 6,
@@ -157,10 +156,10 @@ def run_lightgbm(tables, spec):
   booster, x, y, seconds = bench_models.train_lightgbm(tables, spec)
   raw = {k: booster.predict(x[k], num_iteration=booster.best_iteration)
          for k in ('eval', 'test')}
-  platt = _platt(_logit(raw['eval']), y['eval'])
+  z = {k: _logit(v) for k, v in raw.items()}
+  platt = _platt(z['eval'], y['eval'])
   return {'seconds': seconds, 'eval_raw': raw['eval'], 'test_raw': raw['test'],
-          'eval': platt.predict(_logit(raw['eval'])),
-          'test': platt.predict(_logit(raw['test'])),
+          'eval': platt.predict(z['eval']), 'test': platt.predict(z['test']),
           'best_iteration': booster.best_iteration}
 
 

@@ -16,6 +16,7 @@ import json
 import os
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.components.util import model_utils
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
@@ -27,9 +28,8 @@ COPIED_PROPERTIES = ('current_model', 'current_model_id', 'baseline_model',
 
 
 def is_blessed(blessing) -> bool:
-  """A ModelBlessing's verdict, as the Pusher reads it (custom property ``blessed``)."""
-  props = blessing.mlmd_artifact.custom_properties
-  return 'blessed' in props and props['blessed'].int_value == 1
+  """A ModelBlessing's verdict, read as the Pusher reads it."""
+  return model_utils.is_model_blessed(blessing)
 
 
 def combine(blessings, output) -> bool:
