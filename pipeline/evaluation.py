@@ -1,7 +1,8 @@
 """The Evaluator's TFMA configuration, and reading its results back.
 
 Metrics, for every model output (the primary ``probability`` and, for multi-task models,
-``probability_<task>``: CTR, CVR, CTCVR):
+``probability_<task>`` of the other tasks: with ESMM, ``probability`` is CTR's output and
+``probability_cvr``, ``probability_ctcvr`` follow):
 
 * AUC, AUC-PR, logloss (binary cross-entropy), Brier score (mean squared error of the
   probability), example count;
@@ -87,13 +88,22 @@ class Output:
 
 
 def outputs(spec: fs.FeatureSpec, tasks: str = 'auto') -> List[Output]:
-  """The outputs the export writes for this spec and task layout (trainer/export.py)."""
+  """The outputs the Evaluator measures for this spec and task layout (trainer/export.py
+  writes them): ``probability``, then ``probability_<task>`` for every task but the first.
+  The first task's output is ``probability`` itself (the export writes the same tensor
+  under both names), so it is measured once, as the primary output."""
   from trainer.models.core import task_layout  # the Trainer's own layout, not a copy
   _, layout = task_layout(spec, tasks)
   out = [Output(PRIMARY_OUTPUT, layout[0].target)]
-  if len(layout) > 1:
-    out += [Output(f'{PRIMARY_OUTPUT}_{t.key}', t.target, t.given) for t in layout]
+  out += [Output(f'{PRIMARY_OUTPUT}_{t.key}', t.target, t.given) for t in layout[1:]]
   return out
+
+
+def primary_task(spec: fs.FeatureSpec, tasks: str = 'auto') -> Optional[str]:
+  """The task whose output ``probability`` is (``ctr``), or None for a one-task model."""
+  from trainer.models.core import task_layout
+  _, layout = task_layout(spec, tasks)
+  return layout[0].key if len(layout) > 1 else None
 
 
 def _metric(class_name: str, module: str = '', **config) -> tfma.MetricConfig:

@@ -323,12 +323,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   if 'metrics' not in report:  # `tfx pipeline create` only compiles: nothing ran
     return 0
   if args.experiments_dir:
+    from pipeline import evaluation
     from pipeline import report as run_report_files
     report['report_dir'] = run_report_files.write(
         report['evaluation_uri'], config.model, config.gates, args.experiments_dir,
-        extra={k: report.get(k) for k in ('pipeline', 'trainer', 'blessed', 'pushed',
-                                          'pushed_destination', 'infra_validation',
-                                          'gbdt')},
+        extra={**{k: report.get(k) for k in ('pipeline', 'trainer', 'blessed', 'pushed',
+                                             'pushed_destination', 'infra_validation',
+                                             'gbdt')},
+               'primary_task': evaluation.primary_task(fs.load(config.spec_path),
+                                                       config.tasks)},
         gbdt_evaluation_uri=(report.get('gbdt') or {}).get('evaluation_uri'))
   print(format_report(report))
   if args.report_json:

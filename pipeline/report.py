@@ -205,7 +205,10 @@ def _html(model: str, stamp: str, content: Dict[str, object]) -> str:
   gate_rows = [{**g, 'result': ('pass' if g['passed'] else 'FAIL') if g['applied'] else
                 'not applied'} for g in gates['gates']]
   outputs = sorted({k.split('/')[0] for k in content['metrics'] if '/' in k})
-  overall = [{'output': evaluation.PRIMARY_OUTPUT,
+  primary = evaluation.PRIMARY_OUTPUT
+  if content.get('primary_task'):   # a multi-task model: probability is this task's output
+    primary += f' ({content["primary_task"]})'
+  overall = [{'output': primary,
               **{k: v for k, v in content['metrics'].items() if '/' not in k}}]
   overall += [{'output': o, **{k.split('/', 1)[1]: v for k, v in content['metrics'].items()
                                if k.startswith(o + '/')}} for o in outputs]

@@ -64,7 +64,12 @@ def test_summary_and_docs_table():
                 'value': 0.5 - delta, 'unit': ''}]
     rows.append({'dataset': 'd', 'model': 'all', 'split': split,
                  'metric': 'test_positives', 'value': pos, 'unit': 'rows'})
+    rows.append({'dataset': 'd', 'model': 'dnn', 'split': split,
+                 'metric': quality.CHOSEN, 'value': 1, 'unit': 'split'})
+    rows.append({'dataset': 'd', 'model': quality.BAYES, 'split': split,
+                 'metric': 'auc', 'value': 0.8, 'unit': ''})
   summary = {(r['model'], r['metric']): r['value'] for r in quality.summarize(rows)}
+  assert ('dnn', quality.CHOSEN + '_mean') not in summary   # a record, not a metric
   assert summary[('dnn', 'auc_mean')] == pytest.approx(0.73)
   assert summary[('dnn', 'auc_std')] == pytest.approx(np.std([0.71, 0.75], ddof=1))
   assert summary[('lightgbm', 'auc_n')] == 2
@@ -73,3 +78,5 @@ def test_summary_and_docs_table():
   assert 'seed=0: 10, seed=1: 12' in text
   dnn = next(l for l in text.splitlines() if l.startswith('| dnn '))
   assert '0.7300 ± 0.0283' in dnn and '+0.0100' in dnn and '-0.0100' in dnn
+  assert dnn.endswith('| -0.0700 |')   # AUC − Bayes: 0.73 − 0.80
+  assert 'chosen by eval AUC: seed=0: dnn, seed=1: dnn' in text

@@ -68,13 +68,15 @@ def test_eval_config_measures_every_task_and_cvr_on_clicks():
   spec = fs.load(os.path.join(REPO_ROOT, 'specs', 'default.yaml'))
   config = evaluation.eval_config(spec)
   (model,) = config.model_specs
+  # probability is CTR's output (the export writes it under both names): measured once.
   assert dict(model.label_keys) == {
-      'probability': 'clicked_xf', 'probability_ctr': 'clicked_xf',
-      'probability_cvr': 'converted_xf', 'probability_ctcvr': 'converted_xf'}
+      'probability': 'clicked_xf', 'probability_cvr': 'converted_xf',
+      'probability_ctcvr': 'converted_xf'}
+  assert evaluation.primary_task(spec) == 'ctr'
   assert dict(model.example_weight_keys) == {'probability_cvr': 'clicked_xf'}
   primary, plain, weighted = config.metrics_specs
   assert list(primary.output_names) == ['probability']
-  assert list(plain.output_names) == ['probability_ctr', 'probability_ctcvr']
+  assert list(plain.output_names) == ['probability_ctcvr']
   assert list(weighted.output_names) == ['probability_cvr']
   assert weighted.example_weights.weighted and not weighted.example_weights.unweighted
   for s in (plain, weighted):   # per-task metrics are reported, the gates are the primary's

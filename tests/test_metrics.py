@@ -88,3 +88,25 @@ def test_zero_weights_leave_rows_out():
     metrics.group_auc(y, p, g, w * 2)
   with pytest.raises(ValueError, match='non-negative'):
     expected_calibration_error(p, y, weights=-w)
+
+
+def test_ece_variants_and_gauc_share_one_pass_over_the_examples():
+  # Four ECEs and GAUC on two outputs: one values collector per output for the ECEs and one
+  # for GAUC (it also keeps the user id), not one per metric.
+  from tensorflow_model_analysis.metrics import metric_specs
+  ece = [tfma.MetricConfig(class_name='ExpectedCalibrationError', module=metrics.MODULE,
+                           config=f'{{"bins": {b}, "equal_mass": {str(m).lower()}}}')
+         for b in (10, 20) for m in (False, True)]
+  spec = tfma.MetricsSpec(output_names=['a', 'b'], metrics=ece + [
+      tfma.MetricConfig(class_name='GroupAUC', module=metrics.MODULE)])
+  config = tfma.EvalConfig(model_specs=[tfma.ModelSpec(label_key='y')], metrics_specs=[spec])
+  computations = metric_specs.to_computations([spec], config)
+  collectors = [c for c in computations if isinstance(getattr(c, 'combiner', None),
+                                                      metrics._ValuesCollector)]
+  # TFMA's evaluator keeps one of each set of equal computations (same combiner class,
+  # keys and preprocessors): what runs is the set.
+  assert len(collectors) == 10
+  assert sorted((c.keys[0].output_name, c.keys[0].name) for c in set(collectors)) == [
+      ('a', '_values'), ('a', '_values_user_id'), ('b', '_values'), ('b', '_values_user_id')]
+  derived = {k.name for c in computations for k in c.keys if not hasattr(c, 'combiner')}
+  assert {'ece_10_width', 'ece_20_width', 'ece_10_mass', 'ece_20_mass', 'gauc'} <= derived
