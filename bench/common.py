@@ -48,3 +48,22 @@ def write_results(benchmark: str, results: list, merge_by: str = '') -> str:
   with open(path, 'w') as f:
     json.dump(doc, f, indent=1)
   return path
+
+
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'docs',
+                    'BENCHMARKS.md')
+
+
+def write_docs_block(benchmark: str, text: str, heading: str, path: str = DOCS) -> None:
+  """Replaces the text between ``<!-- bench.<benchmark>:start -->`` and ``:end -->`` in
+  docs/BENCHMARKS.md, or appends the block under ``heading`` when the markers are absent."""
+  start, end = f'<!-- bench.{benchmark}:start -->', f'<!-- bench.{benchmark}:end -->'
+  with open(path, encoding='utf-8') as f:
+    doc = f.read()
+  block = f'{start}\n{text}\n{end}'
+  if start in doc and end in doc:
+    doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
+  else:
+    doc = doc.rstrip('\n') + f'\n\n## {heading}\n\n' + block + '\n'
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write(doc)

@@ -56,12 +56,10 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 import numpy as np  # noqa: E402
 
 from bench import models as bench_models  # noqa: E402
-from bench.common import machine, write_results  # noqa: E402
+from bench.common import DOCS, machine, write_docs_block, write_results  # noqa: E402
 
 REPO = bench_models.REPO
 SHARED = bench_models.SHARED
-DOCS = os.path.join(REPO, 'docs', 'BENCHMARKS.md')
-START, END = '<!-- bench.quality:start -->', '<!-- bench.quality:end -->'
 SPECS = {'movielens_100k': 'movielens_100k.yaml', 'generated': 'default.yaml',
          'talkingdata': 'talkingdata.yaml'}
 BEST = 'best_deep'                # the deep model with the best eval AUC on each split
@@ -289,16 +287,7 @@ def markdown(results, commands):
 
 
 def write_docs(text, path=DOCS):
-  with open(path, encoding='utf-8') as f:
-    doc = f.read()
-  block = f'{START}\n{text}\n{END}'
-  if START in doc and END in doc:
-    doc = doc[:doc.index(START)] + block + doc[doc.index(END) + len(END):]
-  else:
-    doc = doc.rstrip('\n') + '\n\n## Quality: deep models against LightGBM and TF-DF GBT\n\n' \
-        + block + '\n'
-  with open(path, 'w', encoding='utf-8') as f:
-    f.write(doc)
+  write_docs_block('quality', text, 'Quality: deep models against LightGBM and TF-DF GBT', path)
 
 
 def load_folder(folder):
