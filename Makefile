@@ -33,7 +33,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest tests $(TEST_ARGS)
 
-BENCH ?= pipeline_components models serving quality
+BENCH ?= pipeline_components models serving quality ope
 bench: $(STAMP)
 	for b in $(BENCH); do $(VENV)/bin/python -m bench.$$b || exit 1; done
 

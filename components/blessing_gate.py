@@ -2,7 +2,8 @@
 
 TFMA compares a candidate with one baseline per evaluation, and the pipeline has two:
 the latest blessed model (no regression) and the GBDT baseline (beat the trees). Each has
-its own Evaluator; the Pusher takes one ``model_blessing``. TFX has no component that
+its own Evaluator, and the OffPolicyEvaluator may add a third verdict (the candidate's
+policy's lift); the Pusher takes one ``model_blessing``. TFX has no component that
 combines blessings, so this one does: its output is a standard ``ModelBlessing``
 (``BLESSED``/``NOT_BLESSED`` file, custom properties ``blessed``, ``current_model`` and
 ``current_model_id`` from the first input, as the Evaluator writes them), which the
@@ -60,9 +61,12 @@ def combine(blessings, output) -> bool:
 @component
 def BlessingGate(
     model_blessing: InputArtifact[standard_artifacts.ModelBlessing],
-    gbdt_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    gbdt_blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
+    ope_blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
 ) -> None:
-  """Blessed iff the Evaluator (gates and no regression) and the GbdtEvaluator (beats the
-  GBDT baseline) both blessed the candidate."""
-  combine({'evaluator': model_blessing, 'gbdt': gbdt_blessing}, blessing)
+  """Blessed iff the Evaluator (gates and no regression) blessed the candidate, and so did
+  those of the GbdtEvaluator (beats the GBDT baseline) and the OffPolicyEvaluator (its
+  policy's lift) that the pipeline has."""
+  inputs = {'evaluator': model_blessing, 'gbdt': gbdt_blessing, 'ope': ope_blessing}
+  combine({k: v for k, v in inputs.items() if v is not None}, blessing)

@@ -105,6 +105,11 @@ class PipelineConfig:
                              ('0', 'false', 'no', 'off'))
   gbdt_auc_margin: float = _env('CTR_GBDT_AUC_MARGIN', 0.0, float)
   gbdt_max_logloss_rise: float = _env('CTR_GBDT_MAX_LOGLOSS_RISE', 0.0, float)
+  # Off-policy evaluation of the candidate's policy on the test split, when the spec names
+  # an action_key (components/off_policy_evaluator.py). ope_min_lift: hold back the Pusher
+  # unless the lift's lower confidence bound is above it; None reports only.
+  ope: bool = _env('CTR_OPE', True, lambda v: v.lower() not in ('0', 'false', 'no', 'off'))
+  ope_min_lift: Optional[float] = _env('CTR_OPE_MIN_LIFT', None, float)
   beam_preset: str = 'in_memory'
   beam_args: List[str] = dataclasses.field(default_factory=list)
   distribution_strategy: str = 'default'        # trainer.task.STRATEGIES
@@ -113,6 +118,14 @@ class PipelineConfig:
   def __post_init__(self):
     if self.model not in MODEL_NAMES:
       raise ValueError(f'unknown model {self.model!r}; choose from {list(MODEL_NAMES)}')
+
+  def uses_ope(self, spec) -> bool:
+    """Whether the pipeline has an OffPolicyEvaluator for this spec."""
+    return self.ope and spec.action_key is not None
+
+  def final_gate(self, spec) -> str:
+    """The component whose blessing the Pusher and the resolver read."""
+    return 'BlessingGate' if self.gbdt_baseline or self.uses_ope(spec) else 'Evaluator'
 
   @property
   def metadata(self) -> str:

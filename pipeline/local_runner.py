@@ -131,13 +131,14 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
       return max(arts, key=lambda a: a.id) if arts else None
     evaluation_art = latest(standard_artifacts.ModelEvaluation.TYPE_NAME, 'Evaluator')
     blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME,
-                      'BlessingGate' if config.gbdt_baseline else 'Evaluator')
+                      config.final_gate(fs.load(config.spec_path)))
     pushed = latest(standard_artifacts.PushedModel.TYPE_NAME)
     model_run = latest(standard_artifacts.ModelRun.TYPE_NAME, 'Trainer')
     infra = latest(standard_artifacts.InfraBlessing.TYPE_NAME)
     gbdt_run = latest(standard_artifacts.ModelRun.TYPE_NAME, 'GbdtTrainer')
     gbdt_evaluation = latest(standard_artifacts.ModelEvaluation.TYPE_NAME, 'GbdtEvaluator')
     gbdt_blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME, 'GbdtEvaluator')
+    ope_blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME, 'OffPolicyEvaluator')
   report: Dict[str, object] = {'pipeline': config.pipeline_name}
   if infra is not None:  # components.infra_validator.REPORT_FILE
     infra_report = _read_json(infra.uri, 'infra_validation.json')
@@ -163,6 +164,9 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
         'blessed': evaluation.is_blessed(gbdt_blessing.uri) if gbdt_blessing else None,
         'evaluation_uri': gbdt_evaluation.uri,
     }
+  if config.ope and ope_blessing is not None:
+    # components.off_policy_evaluator.REPORT_FILE
+    report['ope'] = _read_json(ope_blessing.uri, 'off_policy_evaluation.json')
   if pushed is not None:
     props = pushed.custom_properties
     report['pushed'] = bool(props['pushed'].int_value) if 'pushed' in props else False
@@ -204,6 +208,13 @@ def format_report(report: Dict[str, object]) -> str:
                  + f'; candidate {_signed(g.get("auc_diff"))} AUC, '
                  f'{_signed(g.get("logloss_diff"))} logloss: '
                  + ('beats it' if g.get('blessed') else 'does not beat it'))
+  o = report.get('ope')
+  if o:
+    lift, c = o['lift'], o['config']
+    lines.append(f'{"off-policy":>14}: {c["policy"]} policy, {c["estimator"]} lift '
+                 f'{lift["value"]:+.5f} [{lift["ci_low"]:+.5f}, {lift["ci_high"]:+.5f}] '
+                 f'over the logged {o["logged_mean_reward"]:.5f} ({o["rows"]} rows; '
+                 f'{o["why"]})')
   lines.append(f'{"blessed":>14}: {report.get("blessed")}')
   infra = report.get('infra_validation')
   if infra:
@@ -252,6 +263,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                  help='bless only if AUC >= the GBDT baseline\'s + this (may be negative)')
   p.add_argument('--gbdt-max-logloss-rise', type=float, default=d.gbdt_max_logloss_rise,
                  help='bless only if logloss <= the GBDT baseline\'s + this')
+  p.add_argument('--no-ope', action='store_true',
+                 help='skip the OffPolicyEvaluator (run when the spec names an action_key)')
+  p.add_argument('--ope-min-lift', type=float, default=d.ope_min_lift,
+                 help='bless only if the candidate policy\'s off-policy lift over the '
+                      'logging policy has its lower 95%% bound above this (default: report '
+                      'only)')
   p.add_argument('--output-dir', default=d.pipeline_root,
                  help='pipeline root (artifacts and ML Metadata)')
   p.add_argument('--serving-dir', default=d.serving_model_dir,
@@ -301,6 +318,7 @@ def config_from_args(a: argparse.Namespace) -> configs.PipelineConfig:
       min_auc=a.min_auc, max_calibration_gap=a.max_calibration_gap, max_ece=a.max_ece,
       gbdt_baseline=not a.no_gbdt_baseline, gbdt_auc_margin=a.gbdt_auc_margin,
       gbdt_max_logloss_rise=a.gbdt_max_logloss_rise,
+      ope=not a.no_ope, ope_min_lift=a.ope_min_lift,
       beam_preset=a.beam_preset, beam_args=a.beam_arg,
       distribution_strategy=a.distribution_strategy, enable_cache=not a.no_cache)
 
@@ -329,7 +347,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         report['evaluation_uri'], config.model, config.gates, args.experiments_dir,
         extra={**{k: report.get(k) for k in ('pipeline', 'trainer', 'blessed', 'pushed',
                                              'pushed_destination', 'infra_validation',
-                                             'gbdt')},
+                                             'gbdt', 'ope')},
                'primary_task': evaluation.primary_task(fs.load(config.spec_path),
                                                        config.tasks)},
         gbdt_evaluation_uri=(report.get('gbdt') or {}).get('evaluation_uri'))

@@ -14,7 +14,12 @@ Components (ids as they appear in ML Metadata and the pipeline root):
 * ``Evaluator``: TFMA on the held-out ``test`` split (:mod:`pipeline.evaluation`): the
   gates and no regression against the latest blessed model.
 * ``GbdtEvaluator``: TFMA, the candidate against the GBDT baseline on the same split.
-* ``BlessingGate``: blessed iff both Evaluators blessed (:mod:`components.blessing_gate`).
+* ``OffPolicyEvaluator``: when the spec names an ``action_key`` (a logged action and its
+  propensity), the candidate's greedy policy over its predicted clicks, evaluated
+  off-policy (DR) on the test split; with ``ope_min_lift`` it blesses only if the lift's
+  lower confidence bound is above it (:mod:`components.off_policy_evaluator`).
+* ``BlessingGate``: blessed iff the Evaluators (and the OffPolicyEvaluator) blessed
+  (:mod:`components.blessing_gate`).
 * ``ServingInfraValidator``: the candidate loads in the embedded TF-Serving-compatible
   server and answers real gRPC and REST requests (:mod:`components.infra_validator`); its
   blessing carries the model with a warm-up file.
@@ -24,6 +29,7 @@ Components (ids as they appear in ML Metadata and the pipeline root):
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
@@ -34,6 +40,7 @@ from tfx.dsl.components.base import executor_spec  # noqa: E402
 
 from components import parquet_example_gen  # noqa: E402
 from components.blessing_gate import BlessingGate  # noqa: E402
+from components.off_policy_evaluator import OffPolicyEvaluator  # noqa: E402
 from components.infra_validator import ServingInfraValidator  # noqa: E402
 from pipeline import evaluation  # noqa: E402
 from pipeline.configs import PipelineConfig  # noqa: E402
@@ -46,8 +53,8 @@ GBDT_RUN_FN = 'trainer.gbdt.run_fn'
 GBDT_MODULE = 'trainer.gbdt'   # the GbdtEvaluator's hook that loads TF-DF's ops
 COMPONENT_IDS = ('ExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
                  'Transform', 'Trainer', 'GbdtTrainer', 'latest_blessed_model_resolver',
-                 'Evaluator', 'GbdtEvaluator', 'BlessingGate', 'ServingInfraValidator',
-                 'Pusher')
+                 'Evaluator', 'GbdtEvaluator', 'OffPolicyEvaluator', 'BlessingGate',
+                 'ServingInfraValidator', 'Pusher')
 
 
 def _example_gen(config: PipelineConfig, spec: fs.FeatureSpec, fmt: str):
@@ -107,7 +114,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
                             producer_component_id='Trainer', output_key='model'),
       model_blessing=tfx.dsl.Channel(
           type=tfx.types.standard_artifacts.ModelBlessing,
-          producer_component_id='BlessingGate' if config.gbdt_baseline else 'Evaluator',
+          producer_component_id=config.final_gate(spec),
           output_key='blessing'),
   ).with_id('latest_blessed_model_resolver')
   test_split = ['test' if 'test' in spec.split else 'eval']
@@ -118,6 +125,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
       example_splits=test_split,
       eval_config=evaluation.eval_config(spec, config.gates, config.tasks))
   blessing = evaluator.outputs['blessing']
+  gate_inputs = {}
   gbdt_components = []
   if config.gbdt_baseline:
     gbdt_trainer = tfx.components.Trainer(
@@ -131,11 +139,28 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
         eval_config=evaluation.gbdt_eval_config(spec, config.gates, config.tasks),
         module_path=GBDT_MODULE,
     ).with_id('GbdtEvaluator')
-    gate = BlessingGate(model_blessing=evaluator.outputs['blessing'],
-                        gbdt_blessing=gbdt_evaluator.outputs['blessing']
+    gate_inputs['gbdt_blessing'] = gbdt_evaluator.outputs['blessing']
+    gbdt_components = [gbdt_trainer, gbdt_evaluator]
+  ope_components = []
+  if config.uses_ope(spec):
+    label = spec.primary_label
+    ope_config = {'reward_column': label.column, 'reward_threshold': label.threshold,
+                  'action_column': spec.action_key,
+                  'propensity_column': spec.propensity_key,
+                  'gate': config.ope_min_lift is not None,
+                  'min_lift': config.ope_min_lift or 0.0}
+    off_policy = OffPolicyEvaluator(
+        examples=example_gen.outputs['examples'], model=trainer.outputs['model'],
+        split=test_split[0], config_json=json.dumps(ope_config)
+    ).with_id('OffPolicyEvaluator')
+    gate_inputs['ope_blessing'] = off_policy.outputs['blessing']
+    ope_components = [off_policy]
+  gate_components = []
+  if gate_inputs:
+    gate = BlessingGate(model_blessing=evaluator.outputs['blessing'], **gate_inputs
                         ).with_id('BlessingGate')
     blessing = gate.outputs['blessing']
-    gbdt_components = [gbdt_trainer, gbdt_evaluator, gate]
+    gate_components = [gate]
   infra_validator = ServingInfraValidator(
       model=trainer.outputs['model'], examples=example_gen.outputs['examples'],
       split='eval')
@@ -150,8 +175,8 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
       pipeline_name=config.pipeline_name,
       pipeline_root=os.path.join(config.pipeline_root, config.pipeline_name),
       components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  trainer, model_resolver, evaluator, *gbdt_components, infra_validator,
-                  pusher],
+                  trainer, model_resolver, evaluator, *gbdt_components, *ope_components,
+                  *gate_components, infra_validator, pusher],
       enable_cache=config.enable_cache,
       metadata_connection_config=(tfx.orchestration.metadata
                                   .sqlite_metadata_connection_config(config.metadata)

@@ -234,8 +234,35 @@ gates: <b>{verdict}</b>. Test split.</p>
 <h2>Reliability</h2><img src="reliability.png" alt="reliability diagram">
 <h2>Slices (primary output)</h2>{_table(content['slices'], ('slice',) + SLICE_COLUMNS)}
 <h2>Baselines</h2>{base_html}
+{_ope_html(content.get('ope'))}
 </body></html>
 '''
+
+
+def ope_gate_row(ope: Dict[str, object]) -> Dict[str, object]:
+  """The OffPolicyEvaluator's verdict as a gate row (applied only with a min_lift)."""
+  c, lift = ope['config'], ope['lift']
+  return {'gate': 'off-policy lift', 'applied': bool(c['gate']),
+          'condition': f'lower {100 * (1 - c["alpha"]):g}% bound of the {c["estimator"]} '
+                       f'lift > {c["min_lift"]:g}',
+          'metric': 'ope_lift_ci_low', 'value': lift['ci_low'],
+          'passed': bool(ope['blessed']), 'why': ope['why']}
+
+
+def _ope_html(ope: Optional[Dict[str, object]]) -> str:
+  if not ope:
+    return ''
+  c = ope['config']
+  rows = [{'quantity': f'value of the candidate\'s {c["policy"]} policy',
+           **{k: ope['value'][k] for k in ('value', 'se', 'ci_low', 'ci_high')}},
+          {'quantity': 'lift over the logging policy',
+           **{k: ope['lift'][k] for k in ('value', 'se', 'ci_low', 'ci_high')}}]
+  return (f'<h2>Off-policy evaluation</h2><p>{ope["rows"]} logged rows of the '
+          f'{html.escape(str(ope.get("split", "test")))} split, {ope["n_actions"]} actions, '
+          f'logged mean reward {ope["logged_mean_reward"]:.5f}; estimator '
+          f'{html.escape(c["estimator"])}, {c["bootstrap"]} bootstrap resamples. '
+          f'{html.escape(ope["why"])}.</p>'
+          + _table(rows, ['quantity', 'value', 'se', 'ci_low', 'ci_high']))
 
 
 def write(evaluation_uri: str, model: str, gates: evaluation.Gates,
@@ -259,6 +286,9 @@ def write(evaluation_uri: str, model: str, gates: evaluation.Gates,
              'reliability': reliability(evaluation_uri),
              'baselines': list(baselines or [])}
   content['verdict'] = content['gates']['blessed']
+  if content.get('ope'):
+    content['gates']['gates'].append(ope_gate_row(content['ope']))
+    content['verdict'] = content['verdict'] and content['ope']['blessed']
   if gbdt_evaluation_uri:
     rows, ok, table = gbdt_results(gbdt_evaluation_uri, gates)
     content['gates']['gates'] += rows

@@ -43,3 +43,18 @@ def small_transformed(tmp_path_factory):
             'test': table.slice(int(0.85 * n))}
   out = str(tmp_path_factory.mktemp('transformed'))
   return spec, tables, local.transform_tables(tables, spec, out), out
+
+
+@pytest.fixture(scope='session')
+def small_dnn(small_transformed, tmp_path_factory):
+  """A DNN trained by run_fn on ``small_transformed`` (100 steps): its SavedModel folder
+  and the spec. For tests that need a real exported model, not a particular quality."""
+  from trainer import task
+  from transform import local
+  spec, _, paths, _ = small_transformed
+  config = {'feature_spec': spec.to_dict(), 'model': 'dnn', 'epochs': 4, 'batch_size': 128,
+            'patience': 2, 'model_config': {'embedding_dim': 8, 'dropout': 0.1}}
+  args = local.fn_args(paths, str(tmp_path_factory.mktemp('small_dnn')), config,
+                       train_steps=100, eval_steps=6)
+  task.run_fn(args)
+  return args.serving_model_dir, spec

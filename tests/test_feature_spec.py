@@ -25,6 +25,7 @@ def test_default_spec():
   assert spec.sequence[0].name == 'seq'
   assert 'true_ctr' in spec.ignore and 'true_ctr' not in spec.required_columns
   assert set(spec.slice_keys) == {'hour', 'day_of_week', 'gender', 'age_group', 'inventory_id'}
+  assert (spec.action_key, spec.propensity_key) == ('action', 'propensity')
 
 
 def test_movielens_spec():
@@ -66,6 +67,9 @@ def test_defaults():
     ({'split': {'train': 8, 'eval': 0}}, 'positive integer'),
     ({'categorical': [{'name': 'g', 'hash_buckets': 10, 'vocab_size': 5}]}, 'excludes'),
     ({'numeric': [{'log': True}]}, '"name" is required'),
+    ({'action_key': 'gender'}, 'action_key and propensity_key go together'),
+    ({'action_key': 'x', 'propensity_key': 'p'}, 'not a categorical feature'),
+    ({'action_key': 'gender', 'propensity_key': 'x'}, 'must not be a feature'),
 ])
 def test_invalid_specs(change, message):
   raw = _base()

@@ -163,6 +163,13 @@ def test_default_pipeline_via_tfx_cli(tmp_path):
     for output in ('', 'probability_cvr/', 'probability_ctcvr/'):   # '': CTR's output
       assert output + name in m, (output + name, sorted(m))
   assert m['probability_cvr/example_count'] < 0.2 * m['example_count']
+  # The candidate's greedy policy over the 6 creatives, evaluated off-policy on the same
+  # test rows (the spec names the logged action and its propensity); report only.
+  assert resumed['OffPolicyEvaluator'] == COMPLETE
+  o = report['ope']
+  assert o['rows'] == m['example_count'] and o['n_actions'] == 6 and o['blessed'] is True
+  assert o['config']['gate'] is False and o['config']['estimator'] == 'dr'
+  assert o['lift']['ci_low'] < o['lift']['value'] < o['lift']['ci_high']
   # The default model with ESMM heads (click, conversion) and calibrated outputs.
   assert report['trainer']['model'] == 'dnn'
   assert set(report['trainer']['calibration']['tasks']) == {'ctr', 'cvr', 'ctcvr'}
@@ -178,7 +185,7 @@ def test_default_pipeline_via_tfx_cli(tmp_path):
       '--serving-dir', config.serving_model_dir, '--train-steps', '300',
       '--eval-steps', '20', '--min-auc', '0.999', '--max-calibration-gap', '1.0',
       '--max-ece', '1.0', '--gbdt-auc-margin', '0.5', '--gbdt-max-logloss-rise', '1.0',
-      '--experiments-dir', str(tmp_path / 'experiments')])
+      '--ope-min-lift', '1.0', '--experiments-dir', str(tmp_path / 'experiments')])
   assert rc == 0
   # The run's report says which gate refused it, and why.
   (run_dir,) = os.listdir(tmp_path / 'experiments')
@@ -192,6 +199,9 @@ def test_default_pipeline_via_tfx_cli(tmp_path):
   assert 'against the GBDT baseline' in gates['beats GBDT on AUC']['why']
   assert gates['beats GBDT on logloss']['passed'] is True
   assert run_report['verdict'] is False and run_report['gbdt']['blessed'] is False
+  # A lift of 1 click per impression is out of reach: the off-policy gate refuses too.
+  assert gates['off-policy lift']['applied'] and gates['off-policy lift']['passed'] is False
+  assert 'at or below min_lift 1' in gates['off-policy lift']['why']
   assert [b['model'] for b in run_report['baselines']] == ['candidate', 'GBDT (TF-DF)']
   # A blessed model exists now, so the regression gates apply.
   assert gates['no AUC regression']['applied'] and gates['no logloss regression']['applied']
@@ -200,6 +210,7 @@ def test_default_pipeline_via_tfx_cli(tmp_path):
   assert run_report['primary_task'] == 'ctr'
   page = (tmp_path / 'experiments' / run_dir / 'report.html').read_text()
   assert 'NOT BLESSED' in page and 'reliability.png' in page and 'hour = ' in page
+  assert 'Off-policy evaluation' in page and 'lift over the logging policy' in page
   assert '<td>probability (ctr)</td>' in page
   assert (tmp_path / 'experiments' / run_dir / 'reliability.png').read_bytes()[:4] == \
       b'\x89PNG'
@@ -208,11 +219,11 @@ def test_default_pipeline_via_tfx_cli(tmp_path):
   for name in ('ExampleGen', 'StatisticsGen', 'SchemaGen', 'Transform', 'Trainer',
                'GbdtTrainer'):
     assert states[name] == CACHED, (name, states)
-  for name in ('Evaluator', 'GbdtEvaluator', 'BlessingGate'):
+  for name in ('Evaluator', 'GbdtEvaluator', 'OffPolicyEvaluator', 'BlessingGate'):
     assert states[name] == COMPLETE, (name, states)
   again = local_runner.run_report(config)
   assert again['blessed'] is False and again['pushed'] is False
-  assert again['gbdt']['blessed'] is False
+  assert again['gbdt']['blessed'] is False and again['ope']['blessed'] is False
   assert sorted(os.listdir(config.push_base)) == versions
 
 

@@ -31,6 +31,8 @@ A new dataset is a spec plus a folder of CSV or Parquet files; no code changes. 
     slice_keys: [hour, gender]         # Evaluator slices (each must be a feature)
     split: {train: 8, eval: 1, test: 1}   # hash-bucket ratio of ExampleGen's splits
     split_key: null                    # column to hash for the split (null: whole row)
+    action_key: action                 # logged action (a categorical feature) ...
+    propensity_key: propensity         # ... and its logging propensity: off-policy evaluation
 
 Columns of the data that the spec does not name are not read as features. The
 schema of this file is :data:`SPEC_SCHEMA` (documented field by field there) and every
@@ -93,6 +95,11 @@ SPEC_SCHEMA = {
     'slice_keys': (list, [], 'features the Evaluator slices metrics by'),
     'group_key': (str, None, 'feature that groups examples by user for GAUC (the '
                   'impression-weighted per-user AUC); null leaves GAUC out'),
+    'action_key': (str, None, 'categorical feature holding the action a logging policy '
+                   'chose (e.g. the creative); with propensity_key, the pipeline evaluates '
+                   'the candidate model\'s policy off-policy on the test split'),
+    'propensity_key': (str, None, 'column holding the logging policy\'s probability of '
+                       'that action, in (0, 1]; not a feature (list it in ignore)'),
     'split': (dict, {'train': 8, 'eval': 1, 'test': 1}, 'hash-bucket ratio of the splits'),
     'split_key': (str, None, 'column hashed to assign the split; null hashes the whole row'),
 }
@@ -149,6 +156,8 @@ class FeatureSpec:
   split: Dict[str, int]
   split_key: Optional[str]
   group_key: Optional[str] = None
+  action_key: Optional[str] = None
+  propensity_key: Optional[str] = None
   path: Optional[str] = None
 
   @property
@@ -282,6 +291,15 @@ def from_dict(raw: Dict[str, Any], path: Optional[str] = None) -> FeatureSpec:
       raise SpecError(f'{src}: slice_keys[{i}] "{k}" is not a feature of this spec')
   if top['group_key'] is not None and top['group_key'] not in seen:
     raise SpecError(f'{src}: group_key "{top["group_key"]}" is not a feature of this spec')
+  if (top['action_key'] is None) != (top['propensity_key'] is None):
+    raise SpecError(f'{src}: action_key and propensity_key go together')
+  if top['action_key'] is not None and top['action_key'] not in categorical:
+    raise SpecError(f'{src}: action_key "{top["action_key"]}" is not a categorical feature '
+                    'of this spec')
+  if top['propensity_key'] is not None and (
+      top['propensity_key'] in seen or top['propensity_key'] in {l.column for l in labels}):
+    raise SpecError(f'{src}: propensity_key "{top["propensity_key"]}" must not be a feature '
+                    'or a label')
   split = top['split']
   if not split or set(split) - {'train', 'eval', 'test'} or 'train' not in split \
       or 'eval' not in split:
@@ -292,8 +310,9 @@ def from_dict(raw: Dict[str, Any], path: Optional[str] = None) -> FeatureSpec:
       raise SpecError(f'{src}: split.{k} must be a positive integer, got {v!r}')
   return FeatureSpec(name=top['name'], labels=labels, ignore=ignore,
                      slice_keys=list(top['slice_keys']), split=dict(split),
-                     split_key=top['split_key'], group_key=top['group_key'], path=path,
-                     **groups)
+                     split_key=top['split_key'], group_key=top['group_key'],
+                     action_key=top['action_key'], propensity_key=top['propensity_key'],
+                     path=path, **groups)
 
 
 def load(path: str) -> FeatureSpec:
