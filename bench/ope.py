@@ -101,7 +101,7 @@ def exact(sizes=(1_000, 10_000, 100_000, 1_000_000), pool_rows=2_000_000, seed=0
                'clicks per round'),
           _row('generated', 'logging', '', 'true_value', pool.value(pool.logging),
                'clicks per round')]
-  reps = {1_000: 400, 10_000: 200, 100_000: 60, 1_000_000: 20}
+  reps = {1_000: 400, 10_000: 200, 100_000: 100, 1_000_000: 50}
   for n in sizes:
     t = time.time()
     for r in sim.bias_rmse(pool, dist, [n], reps.get(n, 20), seed=seed):
@@ -138,16 +138,23 @@ def speed(n=1_000_000, n_actions=80, n_positions=3, n_bootstrap=200, seed=0, rep
           _row(d, '', 'all', 'median_over_target', median / SPEED_TARGET_S, 'ratio')]
 
 
-def markdown(results, command, date):
+def markdown(results, commands):
+  """The docs tables; ``commands``: dataset -> {'command', 'date'} that produced it."""
   by = {}
   for r in results:
     by[(r['dataset'], r.get('estimator', ''), r['metric'], r.get('n'))] = r['value']
-  lines = [f'Command: `{command}` ({date}). Machine: {machine()}.', '']
+
+  def made_by(datasets):
+    runs = sorted({(commands.get(d, {}).get('command'), commands.get(d, {}).get('date'))
+                   for d in datasets})
+    return 'Command: ' + '; '.join(f'`{c}` ({t})' for c, t in runs) + '.'
+
+  lines = [f'Machine: {machine()}.', '']
   campaigns = sorted({r['dataset'] for r in results if r['dataset'].startswith('obd/')})
   if campaigns:
     lines += ['**Open Bandit Dataset**: BTS\'s value from the random policy\'s logs, relative '
-              'error |V̂ − V| / V over bootstrap resamples of the logs (mean, median, '
-              'interquartile range).', '',
+              'error |V̂ − V| / V over bootstrap resamples of the logs (mean / median '
+              '[interquartile range]). ' + made_by(campaigns), '',
               '| campaign | ground truth V | logged clicks | ' + ' | '.join(est.ALL) + ' |',
               '|---|---|---|' + '---|' * len(est.ALL)]
     for d in campaigns:
@@ -167,7 +174,7 @@ def markdown(results, command, date):
     lines += [f'**Generated data, exact truth**: the epsilon-greedy policy\'s true value is '
               f'{truth:.5f} clicks per round (the logging policy\'s {logging:.5f}). Per n: '
               'bias ± its standard error over the repeated logs, RMSE, and the share of '
-              'logs whose ±1.96 SE interval held the truth.', '',
+              'logs whose ±1.96 SE interval held the truth. ' + made_by(['generated']), '',
               '| n | ' + ' | '.join(est.ALL) + ' |', '|---|' + '---|' * len(est.ALL)]
     for n in sizes:
       cells = [f'{by[("generated", e, "bias", n)]:+.5f} ± {by[("generated", e, "bias_se", n)]:.5f}'
@@ -180,7 +187,7 @@ def markdown(results, command, date):
     lines += [f'**Speed**: all seven estimators with a 200-resample bootstrap interval on '
               f'{r["dataset"]} (rows x actions x positions): median '
               f'{r["value"]:.2f} s, {r["value"] / SPEED_TARGET_S:.2f} of the '
-              f'{SPEED_TARGET_S:.0f} s target.', '']
+              f'{SPEED_TARGET_S:.0f} s target. ' + made_by([r['dataset']]), '']
   return '\n'.join(lines)
 
 
@@ -201,13 +208,14 @@ def main(argv=None):
     results += exact()
   if 'speed' in args.parts:
     results += speed()
-  path = write_results('ope', results)
+  # Merged by dataset: --parts reruns some tables and keeps the others' rows.
+  path = write_results('ope', results, merge_by='dataset')
   print('wrote', path)
   if not args.no_docs:
     import json
     with open(path) as f:
       doc = json.load(f)
-    write_docs_block('ope', markdown(doc['results'], doc['command'], doc['date']),
+    write_docs_block('ope', markdown(doc['results'], doc['commands']),
                      'Off-policy evaluation (`bench/ope`)')
 
 

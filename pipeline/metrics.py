@@ -17,8 +17,8 @@ names them (:func:`pipeline.evaluation.eval_config`).
 
 Both keep every prediction, label and example weight of a slice (and the group ids) in
 one shared accumulator per output and slice, so they are exact: about 24 bytes per
-example per slice, plus the id for GAUC. ECE applies example weights; GAUC takes 0/1 weights only (it leaves out the rows
-of weight 0, as CVR leaves out the non-clicks).
+example per slice, plus the id for GAUC. ECE applies example weights; GAUC takes 0/1
+weights only (it leaves out the rows of weight 0, as CVR leaves out the non-clicks).
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ def test_exact_and_speed_rows_make_the_tables():
   ips = {r['metric']: r['value'] for r in rows if r.get('n') == 2_000
          and r['estimator'] == 'ips'}
   assert ips['rmse'] > 0 and 0 <= ips['coverage'] <= 1 and ips['sd'] > 0
-  text = ope.markdown(rows, 'python -m bench.ope', 'today')
+  text = ope.markdown(rows, {r['dataset']: {'command': 'python -m bench.ope', 'date': 'today'}
+                            for r in rows})
   assert '| 2,000 |' in text and 'cov.' in text
   assert 'Speed' in text and 'of the 10 s target' in text
+  assert 'Command: `python -m bench.ope` (today).' in text

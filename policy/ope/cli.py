@@ -120,7 +120,8 @@ def action_distribution(args, logs):
 
 
 def table(rows: List[dict], title: str) -> str:
-  lines = [title, f'{"estimator":<10} {"value":>10} {"se":>10} {"ci low":>10} {"ci high":>10}  params']
+  lines = [title, f'{"estimator":<10} {"value":>10} {"se":>10} {"ci low":>10} '
+                  f'{"ci high":>10}  params']
   for r in rows:
     params = ', '.join(f'{k}={v:.4g}' for k, v in r['params'].items())
     lines.append(f'{r["estimator"]:<10} {r["value"]:>10.6f} {r["se"]:>10.6f} '
