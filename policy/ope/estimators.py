@@ -36,8 +36,8 @@ So one pass computes w, q and dm for all of them, and:
   row counts, and one matrix product of the counts with the rows' (d, u, v) columns
   gives every estimator's sums.
 
-Switch-DR's tau and DRos's lambda are tuned per data set as the Open Bandit Pipeline
-does it: from a grid (``inf``, which is DR, included), the one that minimises an
+Switch-DR's tau and DRos's lambda are tuned per data set, like the Open Bandit
+Pipeline's MSE-based tuning: from a grid (``inf``, which is DR, included), the one that minimises an
 estimated MSE, bias_bound^2 + SE^2, where bias_bound is a high-probability (1 - delta)
 upper bound of |mean((w - w') (r - q))| (w' the switched or shrunk weight, so the bias
 against the unbiased DR). The tuned value is reported with the estimate; the bootstrap
