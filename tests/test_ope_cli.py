@@ -74,3 +74,13 @@ def test_usage_without_a_command(capsys):
   assert policy_main.main([]) == 2
   assert 'ope' in capsys.readouterr().err
   assert cli._mapping('a=b, c = d') == {'a': 'b', 'c': 'd'}
+
+
+def test_model_base_path_resolves_to_its_newest_version(tmp_path):
+  for v in ('3', '12', 'tmp'):
+    (tmp_path / v).mkdir()
+    (tmp_path / v / 'saved_model.pb').write_bytes(b'')
+  assert cli._model_dir(str(tmp_path)) == str(tmp_path / '12')
+  assert cli._model_dir(str(tmp_path / '3')) == str(tmp_path / '3')
+  with pytest.raises(ValueError, match='not a SavedModel nor a model base path'):
+    cli._model_dir(str(tmp_path / 'tmp' / 'nothing'))
