@@ -119,7 +119,8 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
 
   With the GBDT baseline, ``gbdt`` holds its trainer report, its test metrics, the
   candidate's difference to it (``auc_diff``, ``logloss_diff``) and its Evaluator's
-  verdict; ``blessed`` is then the final gate's (both Evaluators)."""
+  verdict; ``blessed`` is then the final gate's (both Evaluators, and the
+  OffPolicyEvaluator's when the spec has an ``action_key``: ``ope`` holds its report)."""
   from pipeline import evaluation
   from tfx.orchestration import metadata
   from tfx.types import standard_artifacts
