@@ -33,6 +33,15 @@ def is_blessed(blessing) -> bool:
   return model_utils.is_model_blessed(blessing)
 
 
+def write_verdict(output, ok: bool) -> None:
+  """A ModelBlessing's verdict as the Pusher and the resolver read it: the
+  ``BLESSED``/``NOT_BLESSED`` file and the ``blessed`` property."""
+  output.set_int_custom_property('blessed', int(ok))
+  os.makedirs(output.uri, exist_ok=True)
+  with open(os.path.join(output.uri, BLESSED_FILE if ok else NOT_BLESSED_FILE), 'w'):
+    pass
+
+
 def combine(blessings, output) -> bool:
   """Writes ``output`` (a ModelBlessing) as the conjunction of ``blessings`` ({name:
   ModelBlessing}); the first one's model properties are copied. Returns the verdict."""
@@ -46,12 +55,9 @@ def combine(blessings, output) -> bool:
       else:
         output.set_string_custom_property(key, props[key].string_value)
   ok = all(verdicts.values())
-  output.set_int_custom_property('blessed', int(ok))
   for name, v in verdicts.items():
     output.set_int_custom_property(f'{name}_blessed', int(v))
-  os.makedirs(output.uri, exist_ok=True)
-  with open(os.path.join(output.uri, BLESSED_FILE if ok else NOT_BLESSED_FILE), 'w'):
-    pass
+  write_verdict(output, ok)
   with open(os.path.join(output.uri, REPORT_FILE), 'w') as f:
     json.dump({'blessed': ok, 'inputs': verdicts,
                'uris': {name: b.uri for name, b in blessings.items()}}, f, indent=2)

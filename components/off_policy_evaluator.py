@@ -121,13 +121,10 @@ def evaluate(model_dir: str, frame, config: OpeConfig = OpeConfig()) -> Dict[str
 def write_blessing(report: Dict[str, object], blessing, model) -> None:
   """A standard ModelBlessing (the file the Pusher checks, the properties the resolver
   reads) plus the report."""
-  ok = report['blessed']
-  blessing.set_int_custom_property('blessed', int(ok))
+  from components.blessing_gate import write_verdict
   blessing.set_string_custom_property('current_model', model.uri)
   blessing.set_int_custom_property('current_model_id', model.id)
-  os.makedirs(blessing.uri, exist_ok=True)
-  with open(os.path.join(blessing.uri, 'BLESSED' if ok else 'NOT_BLESSED'), 'w'):
-    pass
+  write_verdict(blessing, report['blessed'])
   with open(os.path.join(blessing.uri, REPORT_FILE), 'w') as f:
     json.dump(report, f, indent=2)
 

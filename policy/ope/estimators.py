@@ -113,15 +113,47 @@ def _as_distribution(action_dist) -> np.ndarray:
   return d
 
 
-def check(fb: Feedback, action_dist, needs_reward_model: bool = False) -> Tuple[int, int]:
-  """Raises :class:`OPEInputError` naming the rows of any bad input; returns (actions,
-  positions)."""
+def as_index(values: np.ndarray, name: str) -> np.ndarray:
+  """``values`` as int64 indices, or :class:`OPEInputError` naming the non-integer rows."""
+  v = np.asarray(values)
+  if np.issubdtype(v.dtype, np.integer):
+    return v.astype(np.int64, copy=False)
+  num = v.astype(np.float64) if v.dtype.kind in 'fb' else np.full(v.shape, np.nan)
+  whole = np.isfinite(num) & (num % 1 == 0)
+  if not whole.all():
+    raise OPEInputError(f'{name} must be an integer index; it is not in {name_rows(~whole)}')
+  return num.astype(np.int64)
+
+
+def check_rows(fb: Feedback, n_actions: int, n_positions: int) -> None:
+  """The logged rows: lengths, rewards, propensities, and action and position indices
+  inside their sets (made int64 in place). :class:`OPEInputError` names the bad rows."""
   n = fb.n
   if n == 0:
     raise OPEInputError('no logged rounds')
   for name in ('action', 'pscore', 'position'):
     if getattr(fb, name).size != n:
       raise OPEInputError(f'{name} has {getattr(fb, name).size} rows, reward has {n}')
+  bad = ~np.isfinite(fb.reward)
+  if bad.any():
+    raise OPEInputError(f'reward is missing or not finite in {name_rows(bad)}')
+  bad = ~((fb.pscore > 0) & (fb.pscore <= 1))     # NaN fails too
+  if bad.any():
+    raise OPEInputError(f'propensity must be in (0, 1]; it is not in {name_rows(bad)} '
+                        f'(values {fb.pscore[bad][:5].tolist()})')
+  for name, size in (('action', n_actions), ('position', n_positions)):
+    v = as_index(getattr(fb, name), name)
+    setattr(fb, name, v)
+    bad = (v < 0) | (v >= size)
+    if bad.any():
+      raise OPEInputError(f'{name} outside the {name} set [0, {size}) in {name_rows(bad)} '
+                          f'(values {v[bad][:5].tolist()})')
+
+
+def check(fb: Feedback, action_dist, needs_reward_model: bool = False) -> Tuple[int, int]:
+  """Raises :class:`OPEInputError` naming the rows of any bad input; returns (actions,
+  positions)."""
+  n = fb.n
   dist = _as_distribution(action_dist)
   n_actions = fb.n_actions or dist.shape[-2]
   n_positions = fb.n_positions or dist.shape[-1]
@@ -131,25 +163,7 @@ def check(fb: Feedback, action_dist, needs_reward_model: bool = False) -> Tuple[
                         f'{n_positions}')
   if dist.ndim == 3 and dist.shape[0] != n:
     raise OPEInputError(f'the action distribution has {dist.shape[0]} rounds, the logs {n}')
-  bad = ~np.isfinite(fb.reward)
-  if bad.any():
-    raise OPEInputError(f'reward is missing or not finite in {name_rows(bad)}')
-  bad = ~((fb.pscore > 0) & (fb.pscore <= 1))     # NaN fails too
-  if bad.any():
-    raise OPEInputError(f'propensity must be in (0, 1]; it is not in {name_rows(bad)} '
-                        f'(values {fb.pscore[bad][:5].tolist()})')
-  for name, size in (('action', n_actions), ('position', n_positions)):
-    v = getattr(fb, name)
-    if not np.issubdtype(v.dtype, np.integer):
-      whole = np.isfinite(v.astype(np.float64)) & (v.astype(np.float64) % 1 == 0)
-      if not whole.all():
-        raise OPEInputError(f'{name} must be an integer index; it is not in {name_rows(~whole)}')
-      v = v.astype(np.int64)
-      setattr(fb, name, v)
-    bad = (v < 0) | (v >= size)
-    if bad.any():
-      raise OPEInputError(f'{name} outside the {name} set [0, {size}) in {name_rows(bad)} '
-                          f'(values {v[bad][:5].tolist()})')
+  check_rows(fb, n_actions, n_positions)
   # The evaluation policy: a distribution over actions for every round and position.
   if dist.ndim == 2:
     sums = dist.sum(axis=0, dtype=np.float64)[None, :]

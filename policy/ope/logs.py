@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from policy.ope.estimators import Feedback, OPEInputError, name_rows
+from policy.ope.estimators import Feedback, OPEInputError, as_index, check_rows
 
 ACTION, POSITION, REWARD, PROPENSITY = 'action', 'position', 'reward', 'propensity'
 REQUIRED = (ACTION, REWARD, PROPENSITY)
@@ -41,10 +41,10 @@ class Logs:
 
   def feedback(self, reward_hat: Optional[np.ndarray] = None) -> Feedback:
     f = self.frame
-    return Feedback(reward=f[REWARD].to_numpy(np.float64),
+    return Feedback(reward=f[REWARD].to_numpy(np.float64, na_value=np.nan),
                     action=f[ACTION].to_numpy(np.int64),
                     position=f[POSITION].to_numpy(np.int64),
-                    pscore=f[PROPENSITY].to_numpy(np.float64),
+                    pscore=f[PROPENSITY].to_numpy(np.float64, na_value=np.nan),
                     reward_hat=reward_hat, n_actions=self.n_actions,
                     n_positions=self.n_positions)
 
@@ -95,40 +95,15 @@ def from_frame(frame, columns: Optional[Dict[str, str]] = None,
     f = f.assign(**{POSITION: f[POSITION] - position_base})
   f = f.reset_index(drop=True)
   for name in (ACTION, POSITION):
-    v = f[name].to_numpy()
-    if not np.issubdtype(v.dtype, np.integer):
-      num = np.asarray(v, np.float64) if v.dtype.kind in 'fb' else None
-      ok = (np.isfinite(num) & (num % 1 == 0)) if num is not None else np.zeros(len(v), bool)
-      if not ok.all():
-        raise OPEInputError(f'{name} must be an integer index; it is not in {name_rows(~ok)}')
-      f[name] = num.astype(np.int64)
+    f[name] = as_index(f[name].to_numpy(), name)
+  if len(f) == 0:
+    raise OPEInputError('the logs have no rows')
   actions = int(n_actions if n_actions is not None else f[ACTION].max() + 1)
   positions = int(n_positions if n_positions is not None else f[POSITION].max() + 1)
   logs = Logs(f, actions, positions,
               [c for c in f.columns if c not in (ACTION, POSITION, REWARD, PROPENSITY)])
-  _check(logs)
+  check_rows(logs.feedback(), actions, positions)
   return logs
-
-
-def _check(logs: Logs) -> None:
-  f = logs.frame
-  if len(f) == 0:
-    raise OPEInputError('the logs have no rows')
-  reward = f[REWARD].to_numpy(np.float64, na_value=np.nan)
-  bad = ~np.isfinite(reward)
-  if bad.any():
-    raise OPEInputError(f'reward is missing or not finite in {name_rows(bad)}')
-  p = f[PROPENSITY].to_numpy(np.float64, na_value=np.nan)
-  bad = ~((p > 0) & (p <= 1))
-  if bad.any():
-    raise OPEInputError(f'propensity must be in (0, 1]; it is not in {name_rows(bad)} '
-                        f'(values {p[bad][:5].tolist()})')
-  for name, size in ((ACTION, logs.n_actions), (POSITION, logs.n_positions)):
-    v = f[name].to_numpy()
-    bad = (v < 0) | (v >= size)
-    if bad.any():
-      raise OPEInputError(f'{name} outside the {name} set [0, {size}) in {name_rows(bad)} '
-                          f'(values {v[bad][:5].tolist()})')
 
 
 def read(path: str, columns: Optional[Dict[str, str]] = None, **kwargs) -> Logs:

@@ -239,9 +239,10 @@ def model_scores(saved_model_dir: str, logs, per_action=None, position: int = 0)
   ``position`` when the model reads the position (it ranks the items by their click
   rate in one slot). (rounds, actions)."""
   from policy.ope import reward_model
-  features = reward_model.model_features(saved_model_dir)
+  fn = reward_model.predict_raw(saved_model_dir)          # loaded once
   single = dataclasses_replace(logs, n_positions=1)
-  cand = reward_model.candidate_features(single, np.arange(len(logs)), features, per_action)
+  cand = reward_model.candidate_features(single, np.arange(len(logs)),
+                                         reward_model.model_features(fn), per_action)
   if 'position' in cand:
     cand['position'] = np.full_like(cand['position'], position)
-  return reward_model.score(saved_model_dir, cand).reshape(len(logs), logs.n_actions)
+  return reward_model.score(fn, cand).reshape(len(logs), logs.n_actions)

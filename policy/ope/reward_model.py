@@ -107,18 +107,26 @@ def candidate_features(logs: logs_lib.Logs, rows: np.ndarray, features: Sequence
   return out
 
 
-def model_features(saved_model_dir: str) -> List[str]:
-  """The raw features a SavedModel's ``predict_raw`` signature takes."""
+def predict_raw(model):
+  """The ``predict_raw`` signature of a SavedModel folder (a loaded one passes through)."""
+  if not isinstance(model, (str, os.PathLike)):
+    return model
   import tensorflow as tf
-  fn = tf.saved_model.load(saved_model_dir).signatures['predict_raw']
-  return sorted(fn.structured_input_signature[1])
+  return tf.saved_model.load(model).signatures['predict_raw']
 
 
-def score(saved_model_dir: str, features: Dict[str, np.ndarray]) -> np.ndarray:
+def model_features(model) -> List[str]:
+  """The raw features a SavedModel's ``predict_raw`` signature takes (``model``: its
+  folder or the signature)."""
+  return sorted(predict_raw(model).structured_input_signature[1])
+
+
+def score(model, features: Dict[str, np.ndarray]) -> np.ndarray:
   """The model's calibrated click probability (``probability``) for each row of
-  ``features``, through the ``predict_raw`` signature."""
+  ``features``, through the ``predict_raw`` signature (``model``: the SavedModel folder,
+  or the signature already loaded)."""
   import tensorflow as tf
-  fn = tf.saved_model.load(saved_model_dir).signatures['predict_raw']
+  fn = predict_raw(model)
   specs = fn.structured_input_signature[1]
   n = len(next(iter(features.values())))
   out = np.empty(n, np.float32)
