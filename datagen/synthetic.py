@@ -320,6 +320,17 @@ def table_columns(table: pa.Table) -> Dict[str, np.ndarray]:
   return {c: table.column(c).to_numpy() for c in names}
 
 
+def action_click_probabilities(table: pa.Table, world: SyntheticWorld) -> np.ndarray:
+  """The true click probability of every row under every creative, (rows, N_ACTIONS):
+  what a bandit choosing the creative would face."""
+  cols = table_columns(table)
+  tokens, offsets = parse_seq(table.column('seq').to_pylist())
+  match = sequence_match(tokens, offsets, cols['ad_category'])
+  logits = np.stack([world.click_logit(cols, match, action=np.full(table.num_rows, a))
+                     for a in range(N_ACTIONS)], axis=1)
+  return _sigmoid(logits)
+
+
 def write_csv(table: pa.Table, path: str) -> None:
   """Writes ``table`` as CSV with a bare header row.
 

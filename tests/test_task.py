@@ -35,7 +35,7 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
 
   loaded = tf.saved_model.load(args.serving_model_dir)
   assert set(loaded.signatures) == {'serving_default', 'transform_features', 'predict_raw',
-                                    'classification', 'regression'}
+                                    'classification', 'regression', 'last_hidden'}
   # TF Serving routes Classify/Regress by method name, which the export sets.
   from serving.batch import signature_defs
   methods = {k: v.method_name for k, v in signature_defs(args.serving_model_dir).items()}
@@ -70,6 +70,13 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
   raw['seq'] = tf.constant([s.encode() for s in test.column('seq').to_pylist()[:5]])
   direct = loaded.signatures['predict_raw'](**raw)['probability'].numpy().ravel()
   np.testing.assert_allclose(direct, p[:5], rtol=1e-5)
+
+  # last_hidden: the primary task's logit input (here the ctr tower's 32 units), beside
+  # the same probability; the neural-linear bandit reads it.
+  hidden = loaded.signatures['last_hidden'](
+      examples=tf.constant(local.serialize_examples(test.slice(0, 7), spec)))
+  assert hidden['last_hidden'].shape == (7, 32)
+  np.testing.assert_allclose(hidden['probability'].numpy().ravel(), p[:7], rtol=1e-5)
 
   report = json.load(open(os.path.join(args.model_run_dir, task.REPORT_FILE)))
   assert report['model'] == name and report['train_examples_per_second'] > 0

@@ -16,6 +16,11 @@ Signatures:
   of the primary task. TF Serving's ``Classify`` API and REST ``:classify`` need it.
 * ``regression`` (method ``tensorflow/serving/regress``): ``inputs`` -> ``outputs`` [batch] =
   p. TF Serving's ``Regress`` API and REST ``:regress`` need it.
+* ``last_hidden`` (neural models only): serialized ``tf.Example`` (``examples``) ->
+  ``last_hidden`` [batch, k], the input of the primary task's logit layer (the
+  representation, or in multi-task models the primary task's tower output), and
+  ``probability``. The neural-linear Thompson-sampling bandit (:mod:`policy.bandit`)
+  fits its Bayesian linear head on it.
 
 Each headed task's logit passes through its fitted calibrator (temperature and bias by default,
 :mod:`trainer.layers.calibration`), whose parameters are weights or constants of the
@@ -28,7 +33,7 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, List  # noqa: E402
+from typing import Dict, List, Optional  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
@@ -65,6 +70,17 @@ def serving_model(core: keras.Model, tasks: List[Task],
   return keras.Model(core.input, outputs, name=f'{core.name}_serving')
 
 
+def last_hidden_model(core: keras.Model, tasks: List[Task]) -> Optional[keras.Model]:
+  """``{<feature>_xf}`` -> the input of the primary task's logit ``Dense``; None when
+  the model has no such layer (a body with only its own logit)."""
+  primary = next(t for t in tasks if t.head)
+  try:
+    layer = core.get_layer(f'{primary.key}_logit')
+  except ValueError:
+    return None
+  return keras.Model(core.input, layer.input, name=f'{core.name}_last_hidden')
+
+
 def _raw_feature_spec(tf_transform_output, spec: fs.FeatureSpec, with_labels: bool):
   raw = dict(tf_transform_output.raw_feature_spec())
   keep = set(spec.feature_names) | (set(spec.label_columns) if with_labels else set())
@@ -84,15 +100,18 @@ def _as_raw_feature(x: tf.Tensor, feature_spec):
 
 
 def export_serving_model(model: keras.Model, tf_transform_output, spec: fs.FeatureSpec,
-                         output_dir: str) -> None:
+                         output_dir: str, hidden: Optional[keras.Model] = None) -> None:
   """Saves ``model`` (:func:`serving_model`) with the Transform layer and the signatures.
 
   Saved as a plain ``tf.Module`` SavedModel (``tf.saved_model.save``): TF Serving, TFMA
   and direct callers use only the signatures, and skipping Keras' per-layer metadata
-  makes the export several times faster.
+  makes the export several times faster. ``hidden`` (:func:`last_hidden_model`) adds the
+  ``last_hidden`` signature.
   """
   module = tf.Module()
   module.model = model
+  if hidden is not None:
+    module.hidden = hidden
   module.tft_layer = tf_transform_output.transform_features_layer()
   serving_spec = _raw_feature_spec(tf_transform_output, spec, with_labels=False)
   full_spec = _raw_feature_spec(tf_transform_output, spec, with_labels=True)
@@ -128,6 +147,13 @@ def export_serving_model(model: keras.Model, tf_transform_output, spec: fs.Featu
   def regress(serialized):
     return {'outputs': tf.reshape(serve_examples(serialized)[OUTPUT_KEY], [-1])}
 
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def last_hidden(serialized):
+    transformed = module.tft_layer(tf.io.parse_example(serialized, serving_spec))
+    features = {k: v for k, v in transformed.items() if k in inputs}
+    return {'last_hidden': module.hidden(features),
+            OUTPUT_KEY: module.model(features)[OUTPUT_KEY]}
+
   signatures = {
       'serving_default': serve_examples.get_concrete_function(),
       'transform_features': transform_features.get_concrete_function(),
@@ -135,6 +161,8 @@ def export_serving_model(model: keras.Model, tf_transform_output, spec: fs.Featu
       'classification': classify.get_concrete_function(),
       'regression': regress.get_concrete_function(),
   }
+  if hidden is not None:
+    signatures['last_hidden'] = last_hidden.get_concrete_function()
   tf.saved_model.save(module, output_dir, signatures=signatures)
   set_signature_methods(output_dir, SIGNATURE_METHODS)
 

@@ -253,6 +253,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
       json.dump(report, f, indent=2)
     serving = export.serving_model(model.core, tasks, calibrators)
     export.export_serving_model(serving, tf_transform_output, spec,
-                                fn_args.serving_model_dir)
+                                fn_args.serving_model_dir,
+                                hidden=export.last_hidden_model(model.core, tasks))
   finally:
     optimization.set_mixed_precision(False)

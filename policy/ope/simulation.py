@@ -46,14 +46,11 @@ def pool(rows: int, seed: int = 0, reward_model_noise: float = 0.3) -> Pool:
   from datagen import synthetic
   world = synthetic.SyntheticWorld(seed)
   table = synthetic.generate(rows, seed=seed, world=world)
-  cols = synthetic.table_columns(table)
-  tokens, offsets = synthetic.parse_seq(table.column('seq').to_pylist())
-  match = synthetic.sequence_match(tokens, offsets, cols['ad_category'])
-  logits = np.stack([world.click_logit(cols, match, action=np.full(rows, a))
-                     for a in range(synthetic.N_ACTIONS)], axis=1)
+  q = synthetic.action_click_probabilities(table, world)
+  logits = np.log(q / (1 - q))
   rng = np.random.default_rng([seed, 7])
   noisy = logits + reward_model_noise * rng.standard_normal(logits.shape)
-  return Pool(q=1 / (1 + np.exp(-logits)), logging=world.logging_policy(cols),
+  return Pool(q=q, logging=world.logging_policy(synthetic.table_columns(table)),
               q_hat=1 / (1 + np.exp(-noisy)))
 
 

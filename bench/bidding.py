@@ -1,0 +1,147 @@
+"""Budget-constrained bidding replayed on iPinYou, and its speed.
+
+    python -m bench.bidding [--parts replay speed] [--no-docs]
+
+* ``replay``: every campaign of ``../shared/data/ipinyou_rlbdp`` at c0 in {1/32, 1/16,
+  1/8, 1/4, 1/2}, T = 1000: constant, Lin, the dual-step Lagrangian pacer, the PID pacer,
+  the dual pacer with Thompson-sampling calibration, and the hindsight LP optimum
+  (:mod:`policy.bidding.evaluate`: 2997 tuned on validation and tested on its test file,
+  the others tuned on validation episodes 0-49 and tested on 50-99). The RLB paper's
+  rows for 2997 (c0 = 1/32, the only budget its README reports) are read from the data
+  folder and put beside ours.
+* ``speed``: the dual pacer replayed over every auction of the folder (9 validation files
+  and the 2997 test file, 1.06M auctions) at c0 = 1/16: reading and checking the files,
+  then the replay; median of 3. Target: 1M auctions in under 10 s.
+
+Results: ``bench/results/bidding.json`` and the ``bench.bidding`` block of docs/BENCHMARKS.md.
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+from bench.common import machine, write_docs_block, write_results
+from policy.bidding import auctions as auc
+from policy.bidding import evaluate
+from policy.bidding.replay import replay
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(REPO, '..', 'shared', 'data', 'ipinyou_rlbdp')
+TARGET_S = 10.0
+C0_NAMES = {1 / 32: '1/32', 1 / 16: '1/16', 1 / 8: '1/8', 1 / 4: '1/4', 1 / 2: '1/2'}
+
+
+def _row(dataset, policy, metric, value, unit='', **extra):
+  return dict(dataset=dataset, policy=policy, metric=metric, value=float(value), unit=unit,
+              **extra)
+
+
+def replay_tables():
+  results, tables = [], []
+  for camp in auc.ipinyou_campaigns(DATA):
+    info = auc.campaign_info(DATA, camp)
+    val, test, note = evaluate.splits(DATA, camp)
+    for c0 in evaluate.C0S:
+      rows, _ = evaluate.run(val, test, info, c0)
+      ref = [r for r in evaluate.rlb_reference(DATA, camp) if abs(r['c0'] - c0) < 1e-9]
+      tables.append((camp, c0, note, rows, ref))
+      for r in rows + ref:
+        for m, unit in (('clicks', 'clicks'), ('expected_clicks', 'clicks'), ('cost', 'CPM units'),
+                        ('win_rate', 'fraction'), ('ecpc', 'currency/click'),
+                        ('cpm', 'CPM units'), ('of_hindsight', 'fraction'),
+                        ('overspent_episodes', 'episodes')):
+          if r.get(m) is not None and not (isinstance(r[m], float) and np.isnan(r[m])):
+            results.append(_row(f'ipinyou-{camp}', r['policy'], m, r[m], unit,
+                                c0=C0_NAMES[c0]))
+      print(f'{camp} c0={C0_NAMES[c0]}: ' + ', '.join(
+          f"{r['policy']} {r['clicks']:.0f} ({r['of_hindsight']:.1%})" for r in rows), flush=True)
+  return results, tables
+
+
+def speed(repeats=3):
+  times_read, times_replay = [], []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    parts = [auc.ipinyou_split(DATA, c, 'validation') for c in auc.ipinyou_campaigns(DATA)]
+    parts.append(auc.ipinyou_split(DATA, '2997', 'test'))
+    budgets = np.concatenate([np.full(p.episodes, auc.budget(
+        1 / 16, p.horizon, auc.campaign_info(DATA, p.name).mean_price)) for p in parts])
+    a = auc.Auctions(*(np.concatenate([getattr(p, k) for p in parts])
+                       for k in ('click', 'price', 'pctr', 'valid')), name='all')
+    times_read.append(time.perf_counter() - t)
+    from policy.bidding.bidders import LagrangianBid
+    bidder = LagrangianBid(14000.0, u0=np.log(14000.0 / 3000.0), eta=0.005)
+    t = time.perf_counter()
+    out = replay(a, bidder, budgets)
+    times_replay.append(time.perf_counter() - t)
+  n = a.count
+  read, rep = float(np.median(times_read)), float(np.median(times_replay))
+  print(f'speed: {n} auctions, read {read:.2f} s, replay {rep:.2f} s', flush=True)
+  assert out.totals()['overspent_episodes'] == 0
+  return [_row('ipinyou-all', 'lagrangian', 'auctions', n, 'auctions'),
+          _row('ipinyou-all', 'lagrangian', 'read_seconds', read, 's'),
+          _row('ipinyou-all', 'lagrangian', 'replay_seconds', rep, 's'),
+          _row('ipinyou-all', 'lagrangian', 'seconds_per_1m_auctions', (read + rep) * 1e6 / n, 's'),
+          _row('ipinyou-all', 'lagrangian', 'ratio_to_10s_target',
+               (read + rep) * 1e6 / n / TARGET_S, 'ratio')]
+
+
+def markdown(tables, speed_rows, command, date):
+  out = [f'Command: `{command}` ({date}; {machine()}).', '']
+  if speed_rows:
+    s = {r['metric']: r['value'] for r in speed_rows}
+    out += [f"Speed: {s['auctions']:.0f} auctions read and checked in {s['read_seconds']:.2f} s, "
+            f"replayed through the dual pacer in {s['replay_seconds']:.2f} s: "
+            f"{s['seconds_per_1m_auctions']:.2f} s per 1M auctions, "
+            f"{s['ratio_to_10s_target']:.2f} of the 10 s target (median of 3).", '']
+  if tables:
+    summary = {}
+    for camp, c0, note, rows, ref in tables:
+      by = {r['policy']: r for r in rows}
+      summary.setdefault('min_of_hindsight', []).append(by['lagrangian']['of_hindsight'])
+      summary.setdefault('min_of_hindsight_clicks', []).append(
+          by['lagrangian']['of_hindsight_clicks'])
+      summary.setdefault('overspent', []).append(sum(r['overspent_episodes'] for r in rows))
+    out += [f"Dual pacer over all {len(tables)} campaign x c0 cells: expected clicks "
+            f"{min(summary['min_of_hindsight']):.1%} to {max(summary['min_of_hindsight']):.1%} "
+            f"of the hindsight optimum; realised clicks "
+            f"{min(summary['min_of_hindsight_clicks']):.1%} to "
+            f"{max(summary['min_of_hindsight_clicks']):.1%} of the hindsight set's; "
+            f"overspent episodes (any policy): {sum(summary['overspent'])}.", '']
+    out += ['`of_hindsight` = expected clicks (sum of pCTR won) / the hindsight LP optimum\'s. '
+            'Cost and CPM are in the logs\' price units (CPM), eCPC = cost / 1000 / clicks, '
+            'as in the RLB paper\'s tables.', '']
+    for camp, c0, note, rows, ref in tables:
+      out += [f'**{camp}, c0 = {C0_NAMES[c0]}** (budget {rows[0]["budget_per_episode"]:.0f} '
+              f'per episode; {note})', '', evaluate.table(rows + ref, markdown=True), '']
+  return '\n'.join(out).rstrip()
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(prog='python -m bench.bidding', description=__doc__.split('\n')[0])
+  p.add_argument('--parts', nargs='+', default=['replay', 'speed'], choices=['replay', 'speed'])
+  p.add_argument('--no-docs', action='store_true')
+  args = p.parse_args(argv)
+  if not os.path.isdir(DATA):
+    print(f'iPinYou data not found at {DATA}; nothing to measure')
+    return
+  results, tables, speed_rows = [], [], []
+  if 'replay' in args.parts:
+    r, tables = replay_tables()
+    results += r
+  if 'speed' in args.parts:
+    speed_rows = speed()
+    results += speed_rows
+  path = write_results('bidding', results)
+  print('wrote', path)
+  if not args.no_docs:
+    import json
+    with open(path) as f:
+      doc = json.load(f)
+    write_docs_block('bidding', markdown(tables, speed_rows, doc['command'], doc['date']),
+                     'Bidding under a budget (`bench/bidding`)')
+
+
+if __name__ == '__main__':
+  main()
