@@ -31,9 +31,9 @@ run: $(STAMP)
 	    $(VENV)/bin/python -m pipeline.local_runner $(RUN_ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest tests $(TEST_ARGS)
+	OPENBLAS_NUM_THREADS=1 $(VENV)/bin/python -m pytest tests $(TEST_ARGS)
 
-BENCH ?= pipeline_components models serving quality ope
+BENCH ?= pipeline_components models serving quality ope bidding bandit
 bench: $(STAMP)
 	for b in $(BENCH); do $(VENV)/bin/python -m bench.$$b || exit 1; done
 

@@ -6,9 +6,10 @@
   1/8, 1/4, 1/2}, T = 1000: constant, Lin, the dual-step Lagrangian pacer, the PID pacer,
   the dual pacer with Thompson-sampling calibration, and the hindsight LP optimum
   (:mod:`policy.bidding.evaluate`: 2997 tuned on validation and tested on its test file,
-  the others tuned on validation episodes 0-49 and tested on 50-99). The RLB paper's
-  rows for 2997 (c0 = 1/32, the only budget its README reports) are read from the data
-  folder and put beside ours.
+  the others tuned on validation episodes 0-49 and tested on 50-99). On 2997 also RLB,
+  our run of the paper's dynamic programme (:mod:`policy.bidding.rlb`), at every c0; the
+  paper's own rows for 2997 (c0 = 1/32, the only budget its README reports) are read
+  from the data folder and put beside ours.
 * ``speed``: the dual pacer replayed over every auction of the folder (9 validation files
   and the 2997 test file, 1.06M auctions) at c0 = 1/16: reading and checking the files,
   then the replay; median of 3. Target: 1M auctions in under 10 s.
@@ -42,8 +43,10 @@ def replay_tables():
   for camp in auc.ipinyou_campaigns(DATA):
     info = auc.campaign_info(DATA, camp)
     val, test, note = evaluate.splits(DATA, camp)
+    # RLB (our run of the paper's dynamic programme) where the paper has a test file.
+    policies = evaluate.POLICIES if camp == '2997' else evaluate.DEFAULT_POLICIES
     for c0 in evaluate.C0S:
-      rows, _ = evaluate.run(val, test, info, c0)
+      rows, _ = evaluate.run(val, test, info, c0, policies, data_dir=DATA)
       ref = [r for r in evaluate.rlb_reference(DATA, camp) if abs(r['c0'] - c0) < 1e-9]
       tables.append((camp, c0, note, rows, ref))
       for r in rows + ref:
@@ -54,7 +57,7 @@ def replay_tables():
           if r.get(m) is not None and not (isinstance(r[m], float) and np.isnan(r[m])):
             results.append(_row(f'ipinyou-{camp}', r['policy'], m, r[m], unit,
                                 c0=C0_NAMES[c0]))
-      print(f'{camp} c0={C0_NAMES[c0]}: ' + ', '.join(
+      print(f'{camp} c0={C0_NAMES[c0]}: ' + ', '.join(  # noqa: E501
           f"{r['policy']} {r['clicks']:.0f} ({r['of_hindsight']:.1%})" for r in rows), flush=True)
   return results, tables
 
@@ -87,14 +90,21 @@ def speed(repeats=3):
                (read + rep) * 1e6 / n / TARGET_S, 'ratio')]
 
 
-def markdown(tables, speed_rows, command, date):
-  out = [f'Command: `{command}` ({date}; {machine()}).', '']
-  if speed_rows:
-    s = {r['metric']: r['value'] for r in speed_rows}
-    out += [f"Speed: {s['auctions']:.0f} auctions read and checked in {s['read_seconds']:.2f} s, "
-            f"replayed through the dual pacer in {s['replay_seconds']:.2f} s: "
-            f"{s['seconds_per_1m_auctions']:.2f} s per 1M auctions, "
-            f"{s['ratio_to_10s_target']:.2f} of the 10 s target (median of 3).", '']
+def speed_markdown(speed_rows, commands):
+  s = {r['metric']: r['value'] for r in speed_rows}
+  cmd = commands.get('ipinyou-all', {})
+  return (f"Command: `{cmd.get('command')}` ({cmd.get('date')}; {machine()}). "
+          f"{s['auctions']:.0f} auctions (the 9 validation files and the 2997 test file) read "
+          f"and checked in {s['read_seconds']:.2f} s, replayed through the dual pacer in "
+          f"{s['replay_seconds']:.2f} s: {s['seconds_per_1m_auctions']:.2f} s per 1M auctions, "
+          f"{s['ratio_to_10s_target']:.2f} of the 10 s target (median of 3).")
+
+
+def markdown(tables, commands):
+  replay_cmd = next((v for k, v in commands.items() if k != 'ipinyou-all'), None)
+  out = []
+  if replay_cmd:
+    out += [f"Command: `{replay_cmd['command']}` ({replay_cmd['date']}; {machine()}).", '']
   if tables:
     summary = {}
     for camp, c0, note, rows, ref in tables:
@@ -109,6 +119,18 @@ def markdown(tables, speed_rows, command, date):
             f"{min(summary['min_of_hindsight_clicks']):.1%} to "
             f"{max(summary['min_of_hindsight_clicks']):.1%} of the hindsight set's; "
             f"overspent episodes (any policy): {sum(summary['overspent'])}.", '']
+    rlb_lines = []
+    for camp, c0, note, rows, ref in tables:
+      by = {r['policy']: r for r in rows}
+      if 'rlb' in by:
+        rlb_lines.append(f"| {camp} | {C0_NAMES[c0]} | {by['lagrangian']['clicks']:.0f} | "
+                         f"{by['rlb']['clicks']:.0f} | {by['lagrangian']['expected_clicks']:.1f} | "
+                         f"{by['rlb']['expected_clicks']:.1f} | {by['hindsight']['clicks']:.1f} |")
+    if rlb_lines:
+      out += ['Dual pacer against RLB (our run of the paper\'s dynamic programme; it matches '
+              'the paper\'s own 2997 row at c0 = 1/32 to the unit):', '',
+              '| campaign | c0 | pacer clicks | RLB clicks | pacer expected | RLB expected | '
+              'hindsight clicks |', '|---|---|---|---|---|---|---|'] + rlb_lines + ['']
     out += ['`of_hindsight` = expected clicks (sum of pCTR won) / the hindsight LP optimum\'s. '
             'Cost and CPM are in the logs\' price units (CPM), eCPC = cost / 1000 / clicks, '
             'as in the RLB paper\'s tables.', '']
@@ -133,14 +155,20 @@ def main(argv=None):
   if 'speed' in args.parts:
     speed_rows = speed()
     results += speed_rows
-  path = write_results('bidding', results)
+  # Merged by dataset: --parts speed (ipinyou-all) and --parts replay keep each other's rows.
+  path = write_results('bidding', results, merge_by='dataset')
   print('wrote', path)
   if not args.no_docs:
     import json
     with open(path) as f:
       doc = json.load(f)
-    write_docs_block('bidding', markdown(tables, speed_rows, doc['command'], doc['date']),
-                     'Bidding under a budget (`bench/bidding`)')
+    speed_rows = [r for r in doc['results'] if r['dataset'] == 'ipinyou-all']
+    if speed_rows:
+      write_docs_block('bidding-speed', speed_markdown(speed_rows, doc['commands']),
+                       'Bidding speed (`bench/bidding --parts speed`)')
+    if tables:
+      write_docs_block('bidding', markdown(tables, doc['commands']),
+                       'Bidding under a budget (`bench/bidding`)')
 
 
 if __name__ == '__main__':

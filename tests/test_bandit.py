@@ -104,9 +104,9 @@ def test_linear_ts_regret_sublinear_and_below_epsilon_greedy(world):
   f = sim.context_features(world)
   ref = sim.best_in_class(world, f)
   for seed in (0, 1):
-    ts = sim.simulate(LinearBandit(f, 'thompson', seed=seed), world, 300_000, 2000, seed, ref)
+    ts = sim.simulate(LinearBandit(f, 'thompson', seed=seed), world, 300_000, 4000, seed, ref)
     eps = sim.simulate(LinearBandit(f, 'epsilon', epsilon=0.1, seed=seed), world, 300_000,
-                       2000, seed, ref)
+                       4000, seed, ref)
     assert sim.growth(ts) < 0.6
     assert ts.regret[-1] < eps.regret[-1]
   # Context helps: the linear policy's reward beats the best fixed creative's.
@@ -125,16 +125,52 @@ def test_calibration_ts_learns_a_miscalibration():
   assert 1.8 < draws.mean() < 2.2 and draws.std() > 0
 
 
+@pytest.mark.xdist_group('small_dnn')
 def test_neural_linear_ts_on_the_models_last_hidden_layer(small_dnn):
-  """phi(x, a) from a pushed SavedModel's last_hidden signature under every creative."""
+  """phi(x, a) from a pushed SavedModel's last_hidden signature under every creative.
+
+  The regret test uses a world whose click probabilities are linear in those very
+  features (q = phi w*, w* fixed), so that the result does not hang on how well this
+  small, briefly trained model happens to rank creatives; the real generated world is
+  measured in bench/bandit."""
   model_dir, spec = small_dnn
   wd = sim.world(3000, seed=2)
   f = feats.standardize(feats.neural(model_dir, wd.table, spec, 'action', wd.n_arms))
   assert f.phi.shape == (3000, 6, 33)
   assert np.abs(f.phi[:, 0, 1:] - f.phi[:, 1, 1:]).max() > 0   # the creative changes phi
-  runs = [sim.simulate(LinearBandit(f, 'thompson', seed=s), wd, 60_000, 1000, seed=s)
-          for s in (0, 1)]
-  uniform = (wd.q.max(axis=1) - wd.q.mean(axis=1)).mean() * 60_000
-  for r in runs:                       # it learns: below random play, and slowing down
-    assert r.regret[-1] < 0.95 * uniform
-    assert sim.growth(r) < 1.0
+  assert np.allclose(f.phi[:, :, 0], 1.0)                      # the intercept
+  w = np.random.default_rng(0).normal(0, 0.004, f.dim)
+  w[0] = 0.05
+  linear_world = sim.World(None, np.clip(f.phi @ w, 0.001, 0.5), {})
+  uniform = (linear_world.q.max(axis=1) - linear_world.q.mean(axis=1)).mean() * 60_000
+  for s in (0, 1):
+    ts = sim.simulate(LinearBandit(f, 'thompson', noise=0.05, seed=s), linear_world, 60_000,
+                      1000, seed=s)
+    eps = sim.simulate(LinearBandit(f, 'epsilon', noise=0.05, seed=s), linear_world, 60_000,
+                       1000, seed=s)
+    assert sim.growth(ts) < 0.6 and ts.regret[-1] < 0.3 * uniform
+    assert ts.regret[-1] < eps.regret[-1]
+
+
+def test_a_trained_bandit_is_evaluated_off_policy_from_logs(world):
+  """Its Monte Carlo action distribution is what policy.ope takes: IPS and DR on logs of
+  the generated data's logging policy agree with the exact value of the frozen policy."""
+  from datagen import synthetic
+  from policy.ope import estimators as est
+  from policy.ope import simulation as ope_sim
+  f = sim.context_features(world)
+  ts = LinearBandit(f, 'thompson', seed=3)
+  sim.simulate(ts, world, 100_000, 2000, seed=3)                  # train, then freeze
+  pool = ope_sim.Pool(q=world.q, q_hat=world.q,
+                      logging=synthetic.SyntheticWorld(0).logging_policy(world.columns))
+  rows, fb = ope_sim.draw_log(pool, 200_000, np.random.default_rng(0))
+  # The policy's distribution depends on (inventory, age) only: 144 cells, 400 draws each.
+  cells = world.columns['inventory_id'] * 8 + world.columns['age_group']
+  first_row = {c: r for r, c in reversed(list(enumerate(cells)))}
+  keys = np.array(sorted(first_row))
+  table = ts.action_distribution(np.array([first_row[k] for k in keys]), samples=400)
+  dist = table[np.searchsorted(keys, cells)]
+  truth = pool.value(dist)
+  assert truth > pool.value(pool.logging)                         # it learnt something
+  for e in est.estimate(fb, dist[rows][:, :, None], ['ips', 'dr'], n_bootstrap=0):
+    assert abs(e.value - truth) < 3 * e.se, (e.estimator, e.value, truth, e.se)

@@ -6,7 +6,8 @@ run it closed-loop on generated auctions scored by a served model.
     python -m policy bid-sim --server 127.0.0.1:8500 --model ctr --c0 1/16
 
 It prints the table (clicks, cost, win rate, eCPC, CPM; constant, Lin and the hindsight
-optimum always beside the chosen policy) and, with ``--out``, saves PNG plots of
+optimum always beside the chosen policy; ``--policy rlb`` adds our run of the RLB paper's
+dynamic programme beside the dual pacer, seconds to a minute per budget) and, with ``--out``, saves PNG plots of
 cumulative spend against the ideal pace, lambda over time and clicks won, and the rows
 as JSON. Errors (a budget <= 0, negative prices, a pCTR outside [0, 1], a malformed log
 line, with its line number) exit 2 with the message.
@@ -22,7 +23,7 @@ from typing import List, Optional
 
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), '..', 'shared', 'data', 'ipinyou_rlbdp')
-CHOICES = ('lagrangian', 'pid', 'lagrangian+ts', 'constant', 'lin', 'all')
+CHOICES = ('lagrangian', 'pid', 'lagrangian+ts', 'constant', 'lin', 'rlb', 'all')
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument('--seed', type=int, default=0)
   loop = p.add_argument_group('closed loop (generated auctions, pCTR from a served model)')
   loop.add_argument('--server', help='host:port of a TF Serving gRPC endpoint; runs the '
-                    'closed loop instead of the iPinYou replay')
+                    'closed loop (the dual pacer, or PID with --policy pid) instead of the '
+                    'iPinYou replay')
   loop.add_argument('--model', default='ctr', help='served model name (default ctr)')
   loop.add_argument('--rows', type=int, default=20_000,
                     help='generated impressions, half history, half live (default 20000)')
@@ -55,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
 def _policies(choice: str) -> List[str]:
   if choice == 'all':
     return ['constant', 'lin', 'lagrangian', 'pid', 'lagrangian+ts', 'hindsight']
+  if choice == 'rlb':       # the paper's method beside our pacer
+    return ['constant', 'lin', 'lagrangian', 'rlb', 'hindsight']
   return list(dict.fromkeys(['constant', 'lin', choice, 'hindsight']))
 
 
@@ -62,13 +66,15 @@ def _closed_loop(args, c0: float) -> int:
   from policy.bidding import closed_loop
   from policy.bidding.evaluate import table
   from serving.client import PredictionClient
+  # The loop runs a pacer: pid for --policy pid, the dual-step one otherwise.
+  pacing = 'pid' if args.policy == 'pid' else 'dual'
+  name = 'pid' if pacing == 'pid' else 'lagrangian'
   with PredictionClient(args.server, args.model) as client:
-    res = closed_loop.run(client, rows=args.rows, c0=c0, seed=args.seed,
-                          pacing='pid' if args.policy == 'pid' else 'dual')
+    res = closed_loop.run(client, rows=args.rows, c0=c0, seed=args.seed, pacing=pacing)
   d = res.totals()
   h = {'policy': 'hindsight', 'clicks': d['hindsight_clicks'],
        'expected_clicks': d['hindsight_expected_clicks']}
-  row = dict(policy=f'{args.policy} (closed loop)', **d,
+  row = dict(policy=f'{name} (closed loop)', **d,
              of_hindsight=d['expected_clicks'] / d['hindsight_expected_clicks'])
   print(f'closed loop: {int(d["auctions"])} live auctions, {d["requests"]} Predict requests '
         f'to {args.server} ({args.model}), budget {res.budget:.0f} per episode, '
@@ -77,7 +83,7 @@ def _closed_loop(args, c0: float) -> int:
   if args.out:
     os.makedirs(args.out, exist_ok=True)
     from policy.bidding.evaluate import plot
-    plot({args.policy: res.outcome}, args.out, f'closed loop, c0={args.c0}')
+    plot({name: res.outcome}, args.out, f'closed loop, c0={args.c0}')
     with open(os.path.join(args.out, 'results.json'), 'w') as f:
       json.dump([row], f, indent=2, default=float)
   return 0
@@ -103,7 +109,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       info = auc.campaign_info(args.data, camp)
       val, test, note = evaluate.splits(args.data, camp)
       rows, outcomes = evaluate.run(val, test, info, c0, _policies(args.policy),
-                                    trace=bool(args.out), seed=args.seed, **pacer)
+                                    trace=bool(args.out), seed=args.seed, data_dir=args.data,
+                                    **pacer)
       print(f'\ncampaign {camp}, c0 = {args.c0}, T = {test.horizon}, budget '
             f'{rows[0]["budget_per_episode"]:.0f} per episode, {test.episodes} test episodes '
             f'({note})')

@@ -7,7 +7,9 @@ the first half and tested on the second.
 
 Policies: ``constant``, ``lin``, ``lagrangian`` (dual-step pacer), ``pid`` (PID pacer),
 ``lagrangian+ts`` (the dual pacer with Thompson-sampling calibration,
-:class:`policy.bandit.thompson.CalibrationTS`) and ``hindsight`` (the upper bound).
+:class:`policy.bandit.thompson.CalibrationTS`), ``hindsight`` (the upper bound) and, on
+request, ``rlb`` (our implementation of the RLB paper's dynamic programme,
+:mod:`policy.bidding.rlb`; seconds to minutes per budget).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from policy.bidding import auctions as auc
 from policy.bidding import hindsight, tuning
 from policy.bidding.replay import Outcome, replay
 
-POLICIES = ('constant', 'lin', 'lagrangian', 'pid', 'lagrangian+ts', 'hindsight')
+POLICIES = ('constant', 'lin', 'lagrangian', 'pid', 'lagrangian+ts', 'rlb', 'hindsight')
+DEFAULT_POLICIES = tuple(p for p in POLICIES if p != 'rlb')
 C0S = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)
 
 
@@ -37,10 +40,17 @@ def splits(data_dir: str, campaign: str) -> Tuple[auc.Auctions, auc.Auctions, st
 
 
 def bidders(val: auc.Auctions, budget: float, info: auc.Campaign, policies: Sequence[str],
-            seed: int = 0, **pacer) -> Dict[str, object]:
-  """Each named policy tuned on ``val`` (hindsight needs no tuning and is left out)."""
+            seed: int = 0, data_dir: Optional[str] = None, **pacer) -> Dict[str, object]:
+  """Each named policy tuned on ``val`` (hindsight needs no tuning and is left out;
+  ``rlb`` needs ``data_dir`` for the campaign's training price histogram)."""
   from policy.bandit.thompson import CalibrationTS
   out = {}
+  if 'rlb' in policies:
+    from policy.bidding import rlb
+    if data_dir is None:
+      raise ValueError('rlb needs the data folder (its training price histogram)')
+    out['rlb'] = rlb.RLBBid.fit(val.horizon, budget, rlb.price_pmf(data_dir, info.name),
+                                info.ctr)
   if 'constant' in policies:
     out['constant'] = tuning.tune_constant(val, budget)
   if 'lin' in policies:
@@ -59,8 +69,8 @@ def bidders(val: auc.Auctions, budget: float, info: auc.Campaign, policies: Sequ
 
 
 def run(val: auc.Auctions, test: auc.Auctions, info: auc.Campaign, c0: float,
-        policies: Sequence[str] = POLICIES, trace: bool = False, seed: int = 0,
-        **pacer) -> Tuple[List[dict], Dict[str, Outcome]]:
+        policies: Sequence[str] = DEFAULT_POLICIES, trace: bool = False, seed: int = 0,
+        data_dir: Optional[str] = None, **pacer) -> Tuple[List[dict], Dict[str, Outcome]]:
   """Rows of the table (one per policy) and, with ``trace``, each policy's Outcome."""
   unknown = set(policies) - set(POLICIES)
   if unknown:
@@ -68,7 +78,7 @@ def run(val: auc.Auctions, test: auc.Auctions, info: auc.Campaign, c0: float,
   budget = auc.budget(c0, test.horizon, info.mean_price)
   h = hindsight.optimum(test, budget)
   rows, outcomes = [], {}
-  for name, b in bidders(val, budget, info, policies, seed, **pacer).items():
+  for name, b in bidders(val, budget, info, policies, seed, data_dir, **pacer).items():
     o = replay(test, b, budget, trace=trace)
     outcomes[name] = o
     rows.append(dict(policy=name, **o.totals()))
@@ -79,6 +89,7 @@ def run(val: auc.Auctions, test: auc.Auctions, info: auc.Campaign, c0: float,
                  'cost': float(cost), 'budget': budget * test.episodes,
                  'win_rate': wins / test.count, 'ecpc': cost / 1000 / clicks if clicks else np.nan,
                  'cpm': cost / wins if wins else np.nan, 'overspent_episodes': 0})
+  rows.sort(key=lambda r: POLICIES.index(r['policy']))
   best = float(h.expected_clicks.sum())
   best_clicks = float(h.clicks.sum())
   for r in rows:

@@ -1,8 +1,13 @@
 """Fits each bidder's free parameters on a campaign's validation episodes.
 
-Every rule gets the same treatment: its parameter is chosen from a grid to win the most
-clicks on the validation episodes at the same budget ratio (expected clicks, the sum of
-pCTR won, breaks ties), as the RLB paper tunes Lin. The grid is evaluated in one replay:
+Every rule's parameter is chosen from a grid on the validation episodes at the same
+budget ratio. Constant and Lin take the grid point that wins the most clicks (expected
+clicks, the sum of pCTR won, break ties), as the RLB paper tunes Lin. The pacers take
+the one with the most expected clicks (realised clicks break ties): a validation
+campaign has a few dozen clicks, and the sum of pCTRs is far less noisy. On the eight
+campaigns without a test file (tuned on validation episodes 0-49, scored on 50-99, 40
+campaign x budget cells) this won 1,161 held-out clicks against 1,151 for tuning the
+dual pacer on realised clicks. The grid is evaluated in one replay:
 the episodes are tiled once per grid point and each copy gets its own parameter, since
 every bidder takes (E,) parameter arrays.
 
@@ -28,9 +33,11 @@ ETA_GRID = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 PID_GRID = tuple((kp, ki) for kp in (1.0, 3.0, 10.0) for ki in (0.0, 3.0, 10.0))
 
 
-def _grid_search(val: Auctions, budget: float, grid: Sequence, make: Callable):
+def _grid_search(val: Auctions, budget: float, grid: Sequence, make: Callable,
+                 criterion: str = 'clicks'):
   """(best grid value, {value: (clicks, expected)}): ``make(params)`` builds a bidder
-  from per-row parameter arrays (one entry of ``grid`` per tiled copy)."""
+  from per-row parameter arrays (one entry of ``grid`` per tiled copy); ``criterion``
+  ``clicks`` or ``expected`` ranks the grid points, the other breaks ties."""
   g, e = len(grid), val.episodes
   tiled = val.tile(g * e)
   params = [np.repeat(np.asarray([p[i] if isinstance(p, tuple) else p for p in grid],
@@ -39,7 +46,10 @@ def _grid_search(val: Auctions, budget: float, grid: Sequence, make: Callable):
   out = replay(tiled, make(*params), budget)
   clicks = out.clicks.reshape(g, e).sum(axis=1)
   expected = out.expected_clicks.reshape(g, e).sum(axis=1)
-  best = max(range(g), key=lambda i: (clicks[i], expected[i]))
+  if criterion == 'clicks':
+    best = max(range(g), key=lambda i: (clicks[i], expected[i]))
+  else:
+    best = max(range(g), key=lambda i: (expected[i], clicks[i]))
   return grid[best], {grid[i]: (float(clicks[i]), float(expected[i])) for i in range(g)}
 
 
@@ -68,10 +78,10 @@ def tune_lagrangian(val: Auctions, budget: float, value: float, pacing: str = 'd
   kwargs = {k: v for k, v in kwargs.items() if k != 'calibration'}
   if pacing == 'dual':
     best, _ = _grid_search(val, budget, ETA_GRID, lambda eta: LagrangianBid(
-        value, u0, 'dual', eta=eta, **kwargs))
+        value, u0, 'dual', eta=eta, **kwargs), 'expected')
     return LagrangianBid(value, u0, 'dual', eta=float(best), **kwargs)
   best, _ = _grid_search(val, budget, PID_GRID, lambda kp, ki: LagrangianBid(
-      value, u0, 'pid', kp=kp, ki=ki, **kwargs))
+      value, u0, 'pid', kp=kp, ki=ki, **kwargs), 'expected')
   return LagrangianBid(value, u0, 'pid', kp=best[0], ki=best[1], **kwargs)
 
 
