@@ -44,7 +44,8 @@ def run_size(rows, train_steps, workdir):
 
 
 def main():
-  p = argparse.ArgumentParser()
+  p = argparse.ArgumentParser(prog='python -m bench.pipeline_components',
+                              description='Wall time of each pipeline component.')
   p.add_argument('--rows', type=int, nargs='+', default=[100_000, 1_000_000])
   p.add_argument('--train-steps', type=int, default=2000)
   a = p.parse_args()

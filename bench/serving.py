@@ -220,7 +220,7 @@ def in_process(version_dir, exs, batch, n):
 
 
 def main(argv=None) -> None:
-  p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  p = argparse.ArgumentParser(prog='python -m bench.serving', description=__doc__.split('\n\n')[0])
   p.add_argument('--model-base', default='workdir/serving/ctr')
   p.add_argument('--requests', type=int, default=400, help='requests per client at batch 1')
   args = p.parse_args(argv)

@@ -90,6 +90,37 @@ def test_client_predicts_rows_lists_and_examples(ctr, protocol):
     assert e.value.code.name == 'NOT_FOUND'
 
 
+def test_documented_api_examples_get_the_documented_answers(ctr):
+  """Every request of docs/ARCHITECTURE.md's API section (docs/api_examples.json), sent to
+  this server: the same status and a response of the recorded shape."""
+  import base64
+  import importlib.util
+  spec = importlib.util.spec_from_file_location('api_examples',
+                                                os.path.join(REPO, 'docs', 'api_examples.py'))
+  api = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(api)
+  with open(api.SOURCE) as f:
+    examples = json.load(f)
+  methods = {(e['protocol'], e['method']) for e in examples}
+  assert {('grpc', m) for m in ('Predict', 'Classify', 'Regress', 'MultiInference',
+                                'GetModelMetadata', 'GetModelStatus',
+                                'HandleReloadConfigRequest')} <= methods
+  assert {('rest', 'GET'), ('rest', 'POST')} <= methods
+  example = base64.b64encode(local.serialize_examples(ctr['test'].slice(0, 1),
+                                                      ctr['spec'])[0]).decode()
+  server = ctr['server']
+  for e in examples:
+    status, response = api.send(e, f'127.0.0.1:{server.port}',
+                                f'127.0.0.1:{server.rest_api_port}', str(ctr['base']), example)
+    assert status == e['status'], e['name']
+    if 'metric_names' in response:     # counters appear as requests come: a superset
+      assert set(e['response']['metric_names']) <= set(response['metric_names'])
+    else:
+      assert api.skeleton(response) == api.skeleton(e['response']), e['name']
+  with open(api.DOC, encoding='utf-8') as f:
+    assert api.markdown(examples) in f.read(), 'run python docs/api_examples.py'
+
+
 def test_predict_cli(ctr, tmp_path, capsys):
   rows = ctr['rows'][:6]
   path = tmp_path / 'rows.jsonl'
