@@ -211,6 +211,19 @@ def record(workdir: str) -> List[dict]:
     server.stop()
 
 
+def compact(x, indent: int = 0, width: int = 92) -> str:
+  """JSON with every object or list that fits on one line written on one line."""
+  one = json.dumps(x)
+  if len(one) + indent <= width or not isinstance(x, (dict, list)) or not x:
+    return one
+  pad = ' ' * (indent + 2)
+  if isinstance(x, dict):
+    items = [f'{pad}{json.dumps(k)}: {compact(v, indent + 2, width).lstrip()}' for k, v in x.items()]
+    return '{\n' + ',\n'.join(items) + '\n' + ' ' * indent + '}'
+  items = [pad + compact(v, indent + 2, width).lstrip() for v in x]
+  return '[\n' + ',\n'.join(items) + '\n' + ' ' * indent + ']'
+
+
 def _short(text: str, lines: int = 40) -> str:
   parts = text.splitlines()
   if len(parts) <= lines:
@@ -246,13 +259,13 @@ def markdown(examples: List[dict]) -> str:
   for e in examples:
     if e['protocol'] == 'grpc':
       out += [f"#### gRPC `{e['service']}/{e['method']}`: {e['name']}", '',
-              'Request:', '', '```json', _short(json.dumps(e['request'], indent=1)), '```']
+              'Request:', '', '```json', _short(compact(e['request'])), '```']
     else:
       out += [f"#### REST `{e['method']} {e['path']}`: {e['name']}", '']
       if e.get('body') is not None:
-        out += ['Body:', '', '```json', _short(json.dumps(e['body'], indent=1)), '```']
+        out += ['Body:', '', '```json', _short(compact(e['body'])), '```']
     out += ['', f"Response ({e['status']}):", '', '```json',
-            _short(json.dumps(e['response'], indent=1)), '```', '']
+            _short(compact(e['response'])), '```', '']
   return '\n'.join(out).rstrip()
 
 
