@@ -63,6 +63,12 @@ def test_reader_rejects_bad_header_and_long_episode(tmp_path):
   (tmp_path / 'h.txt').write_text('oops\n0\n0\t1\t0.1\n')
   with pytest.raises(auc.AuctionDataError, match='h.txt:1'):
     auc.read_ipinyou(str(tmp_path / 'h.txt'))
+  # A blank line inside an episode is a malformed auction; blank lines at the end are not.
+  path = _write(tmp_path / 'blank.txt', [['0\t1\t0.1', '', '0\t2\t0.1'], ['0\t3\t0.1', '', '']])
+  with pytest.raises(auc.AuctionDataError, match=r"blank.txt:4: malformed auction line ''"):
+    auc.read_ipinyou(path)
+  path = _write(tmp_path / 'tail.txt', [['0\t1\t0.1'], ['0\t3\t0.1', '', '']])
+  assert auc.read_ipinyou(path).count == 2
   path = _write(tmp_path / 'long.txt', [['0\t1\t0.1'] * 3], horizon=2)
   with pytest.raises(auc.AuctionDataError, match='more than the header'):
     auc.read_ipinyou(path)

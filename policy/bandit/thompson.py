@@ -32,6 +32,7 @@ import json
 from typing import Optional
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 STRATEGIES = ('thompson', 'greedy', 'epsilon', 'ucb')
 
@@ -196,13 +197,11 @@ class LinearBandit(_Policy):
     if self.strategy == 'thompson':
       # theta = mu + L^-T z with L L^T = A: one posterior draw per decision.
       z = self.rng.standard_normal((n, self.dim))
-      from scipy.linalg import solve_triangular
       draws = self.mean + solve_triangular(self._chol_precision, z.T, lower=True,
                                            trans='T').T
       return np.einsum('nad,nd->na', phi, draws)
     scores = phi @ self.mean
     if self.strategy == 'ucb':
-      from scipy.linalg import solve_triangular
       w = solve_triangular(self._chol_precision, phi.reshape(-1, self.dim).T, lower=True)
       scores = scores + self.alpha * np.sqrt((w * w).sum(axis=0)).reshape(n, self.n_arms)
     return scores

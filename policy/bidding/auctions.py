@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Dict, Optional
 
 import numpy as np
 
@@ -106,6 +105,8 @@ def read_ipinyou(path: str) -> Auctions:
     raise AuctionDataError(f'{path}: no such file')
   with open(path) as f:
     lines = f.read().splitlines()
+  while lines and not lines[-1].strip():      # trailing blank lines end the file
+    lines.pop()
   if not lines:
     raise AuctionDataError(f'{path}: empty file')
   head = lines[0].split()
@@ -117,7 +118,8 @@ def read_ipinyou(path: str) -> Auctions:
   start = None  # line index of the current episode's first auction
   bounds = []
   for i in range(1, len(lines)):
-    if '\t' not in lines[i] and ' ' not in lines[i].strip():
+    # An episode id line is one token; a blank line inside the file is a malformed auction.
+    if lines[i].strip() and '\t' not in lines[i] and ' ' not in lines[i].strip():
       if start is not None:
         bounds.append((start, i))
       start = i + 1
@@ -232,9 +234,3 @@ def from_generated(table, pctr: np.ndarray, horizon: int, name: str = 'generated
   return Auctions(shape(table.column('clicked').to_numpy(), np.int8),
                   shape(table.column('market_price').to_numpy(), np.float64),
                   shape(pctr, np.float64), valid, name)
-
-
-def summary(a: Auctions) -> Dict[str, float]:
-  return {'episodes': a.episodes, 'auctions': a.count, 'clicks': int(a.click[a.valid].sum()),
-          'mean_price': a.mean_price(), 'ctr': a.mean_ctr(),
-          'mean_pctr': float(a.pctr[a.valid].mean())}

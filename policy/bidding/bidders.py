@@ -150,7 +150,7 @@ class LagrangianBid(Bidder):
   def start(self, episodes, horizon, budget):
     u = np.broadcast_to(np.asarray(self.u0, np.float64), (episodes,)).copy()
     s = {'budget': budget, 'horizon': horizon, 'u': u, 'u0': u.copy(),
-         'mu': np.zeros(episodes), 'spent': np.zeros(episodes),
+         'log_beta': np.zeros(episodes), 'spent': np.zeros(episodes),
          'err': np.zeros(episodes), 'err_sum': np.zeros(episodes)}
     if self.calibration is not None:
       s['kappa'] = None
@@ -167,7 +167,7 @@ class LagrangianBid(Bidder):
     cap = self.cpc_cap
     if cap is None:
       return paced * p
-    return p * np.minimum(paced, cap * np.exp(state['mu']))
+    return p * np.minimum(paced, cap * np.exp(state['log_beta']))
 
   def observe(self, state, t, won, cost, click, pctr):
     budget, horizon = state['budget'], state['horizon']
@@ -190,7 +190,8 @@ class LagrangianBid(Bidder):
       # log(beta / C) falls by the violation of cost <= C pCTR on this win, in units of
       # the spend rate.
       g = np.where(won, (cost - cap * pctr) / rho, 0.0)
-      state['mu'] = np.clip(state['mu'] - self.eta_ratio * g, -self.max_u, self.max_u)
+      state['log_beta'] = np.clip(state['log_beta'] - self.eta_ratio * g, -self.max_u,
+                                  self.max_u)
 
   def end_wave(self, state, log):
     if self.calibration is not None:

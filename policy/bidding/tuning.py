@@ -18,8 +18,7 @@ the value that would have spent each budget exactly.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable, Dict, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -83,15 +82,3 @@ def tune_lagrangian(val: Auctions, budget: float, value: float, pacing: str = 'd
   best, _ = _grid_search(val, budget, PID_GRID, lambda kp, ki: LagrangianBid(
       value, u0, 'pid', kp=kp, ki=ki, **kwargs), 'expected')
   return LagrangianBid(value, u0, 'pid', kp=best[0], ki=best[1], **kwargs)
-
-
-@dataclasses.dataclass
-class Tuned:
-  constant: ConstantBid
-  lin: LinearBid
-  lagrangian: LagrangianBid
-  pid: LagrangianBid
-
-  def as_dict(self) -> Dict[str, object]:
-    return {'constant': self.constant, 'lin': self.lin, 'lagrangian': self.lagrangian,
-            'pid': self.pid}
