@@ -125,7 +125,6 @@ def test_calibration_ts_learns_a_miscalibration():
   assert 1.8 < draws.mean() < 2.2 and draws.std() > 0
 
 
-@pytest.mark.xdist_group(name='small_dnn')
 def test_neural_linear_ts_on_the_models_last_hidden_layer(small_dnn):
   """phi(x, a) from a pushed SavedModel's last_hidden signature under every creative.
 

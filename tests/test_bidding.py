@@ -248,7 +248,6 @@ def test_bid_sim_cli_errors_exit_2(tmp_path, capsys):
   assert 'no such file' in capsys.readouterr().err
 
 
-@pytest.mark.xdist_group(name='small_dnn')
 def test_closed_loop_over_grpc(small_dnn, tmp_path, capsys):
   """pCTRs from the embedded server over TF Serving's gRPC API drive the pacer."""
   from policy.bidding import closed_loop

@@ -24,7 +24,6 @@ def logs_and_truth():
   return table.to_pandas(), q
 
 
-@pytest.mark.xdist_group(name='small_dnn')
 def test_lift_of_the_greedy_policy_matches_the_exact_one(small_dnn, logs_and_truth):
   model_dir, _ = small_dnn
   frame, q = logs_and_truth
@@ -46,7 +45,6 @@ def test_lift_of_the_greedy_policy_matches_the_exact_one(small_dnn, logs_and_tru
   assert lift['ci_low'] < lift['value'] < lift['ci_high']
 
 
-@pytest.mark.xdist_group(name='small_dnn')
 def test_gate_blesses_only_above_the_bound(small_dnn, logs_and_truth):
   model_dir, _ = small_dnn
   frame, _ = logs_and_truth
