@@ -1,6 +1,6 @@
 """Budget-constrained bidding replayed on iPinYou, and its speed.
 
-    python -m bench.bidding [--parts replay speed] [--no-docs]
+    python -m bench.bidding [--parts replay speed tuning] [--no-docs]
 
 * ``replay``: every campaign of ``../shared/data/ipinyou_rlbdp`` at c0 in {1/32, 1/16,
   1/8, 1/4, 1/2}, T = 1000: constant, Lin, the dual-step Lagrangian pacer, the PID pacer,
@@ -13,6 +13,8 @@
 * ``speed``: the dual pacer replayed over every auction of the folder (9 validation files
   and the 2997 test file, 1.06M auctions) at c0 = 1/16: reading and checking the files,
   then the replay; median of 3. Target: 1M auctions in under 10 s.
+* ``tuning``: the dual pacer's step chosen by realised against expected clicks, on the
+  campaigns without a test file (held-out halves), the evidence for the tuning rule.
 
 Results: ``bench/results/bidding.json`` and the ``bench.bidding`` block of docs/BENCHMARKS.md.
 """
@@ -46,20 +48,63 @@ def replay_tables():
     # RLB (our run of the paper's dynamic programme) where the paper has a test file.
     policies = evaluate.POLICIES if camp == '2997' else evaluate.DEFAULT_POLICIES
     for c0 in evaluate.C0S:
-      rows, _ = evaluate.run(val, test, info, c0, policies, data_dir=DATA)
+      rows, outcomes = evaluate.run(val, test, info, c0, policies, data_dir=DATA)
+      if 'rlb' in outcomes:
+        # Paired over episodes: the standard error of the pacer's lead over RLB.
+        by = {r['policy']: r for r in rows}
+        for key, field in (('clicks', 'paired_se_vs_rlb'),
+                           ('expected_clicks', 'paired_se_vs_rlb_expected')):
+          d = getattr(outcomes['lagrangian'], key) - getattr(outcomes['rlb'], key)
+          by['lagrangian'][field] = float(d.std(ddof=1) * np.sqrt(len(d)))
       ref = [r for r in evaluate.rlb_reference(DATA, camp) if abs(r['c0'] - c0) < 1e-9]
       tables.append((camp, c0, note, rows, ref))
       for r in rows + ref:
         for m, unit in (('clicks', 'clicks'), ('expected_clicks', 'clicks'), ('cost', 'CPM units'),
                         ('win_rate', 'fraction'), ('ecpc', 'currency/click'),
                         ('cpm', 'CPM units'), ('of_hindsight', 'fraction'),
-                        ('overspent_episodes', 'episodes')):
+                        ('overspent_episodes', 'episodes'),
+                        ('paired_se_vs_rlb', 'clicks'), ('paired_se_vs_rlb_expected', 'clicks')):
           if r.get(m) is not None and not (isinstance(r[m], float) and np.isnan(r[m])):
             results.append(_row(f'ipinyou-{camp}', r['policy'], m, r[m], unit,
                                 c0=C0_NAMES[c0]))
       print(f'{camp} c0={C0_NAMES[c0]}: ' + ', '.join(  # noqa: E501
           f"{r['policy']} {r['clicks']:.0f} ({r['of_hindsight']:.1%})" for r in rows), flush=True)
   return results, tables
+
+
+def tuning_criterion():
+  """The dual pacer tuned on realised against expected clicks, on the campaigns without
+  a test file (tuned on validation episodes 0-49, scored on 50-99), all budgets."""
+  from policy.bidding import tuning
+  totals = {'clicks': [0.0, 0.0], 'expected': [0.0, 0.0]}
+  for camp in auc.ipinyou_campaigns(DATA):
+    val, test, note = evaluate.splits(DATA, camp)
+    if note == 'validation -> test':
+      continue
+    info = auc.campaign_info(DATA, camp)
+    for c0 in evaluate.C0S:
+      budget = auc.budget(c0, test.horizon, info.mean_price)
+      for criterion in totals:
+        o = replay(test, tuning.tune_lagrangian(val, budget, info.ecpc, 'dual', criterion),
+                   budget)
+        totals[criterion][0] += o.clicks.sum()
+        totals[criterion][1] += o.expected_clicks.sum()
+  print('tuning criterion: ' + str(totals), flush=True)
+  return [_row('ipinyou-heldout', f'lagrangian tuned on {c}', m, v[i], 'clicks')
+          for c, v in totals.items() for i, m in enumerate(('clicks', 'expected_clicks'))]
+
+
+def tuning_markdown(rows, commands):
+  v = {(r['policy'], r['metric']): r['value'] for r in rows}
+  cmd = commands.get('ipinyou-heldout', {})
+  return (f"Command: `{cmd.get('command')}` ({cmd.get('date')}; {machine()}). The dual pacer "
+          f"on the 8 campaigns without a test file (tuned on validation episodes 0-49, "
+          f"scored on 50-99, all 5 budgets, 40 cells), its step chosen by realised clicks: "
+          f"{v[('lagrangian tuned on clicks', 'clicks')]:.0f} held-out clicks "
+          f"({v[('lagrangian tuned on clicks', 'expected_clicks')]:.1f} expected); chosen by "
+          f"expected clicks (the rule `policy/bidding/tuning.py` uses): "
+          f"{v[('lagrangian tuned on expected', 'clicks')]:.0f} "
+          f"({v[('lagrangian tuned on expected', 'expected_clicks')]:.1f} expected).")
 
 
 def speed(repeats=3):
@@ -101,7 +146,8 @@ def speed_markdown(speed_rows, commands):
 
 
 def markdown(tables, commands):
-  replay_cmd = next((v for k, v in commands.items() if k != 'ipinyou-all'), None)
+  replay_cmd = next((v for k, v in commands.items()
+                     if k not in ('ipinyou-all', 'ipinyou-heldout')), None)
   out = []
   if replay_cmd:
     out += [f"Command: `{replay_cmd['command']}` ({replay_cmd['date']}; {machine()}).", '']
@@ -125,12 +171,16 @@ def markdown(tables, commands):
       if 'rlb' in by:
         rlb_lines.append(f"| {camp} | {C0_NAMES[c0]} | {by['lagrangian']['clicks']:.0f} | "
                          f"{by['rlb']['clicks']:.0f} | {by['lagrangian']['expected_clicks']:.1f} | "
-                         f"{by['rlb']['expected_clicks']:.1f} | {by['hindsight']['clicks']:.1f} |")
+                         f"{by['rlb']['expected_clicks']:.1f} | "
+                         f"{by['lagrangian']['paired_se_vs_rlb']:.1f} | "
+                         f"{by['lagrangian']['paired_se_vs_rlb_expected']:.2f} | "
+                         f"{by['hindsight']['clicks']:.1f} |")
     if rlb_lines:
       out += ['Dual pacer against RLB (our run of the paper\'s dynamic programme; it matches '
               'the paper\'s own 2997 row at c0 = 1/32 to the unit):', '',
               '| campaign | c0 | pacer clicks | RLB clicks | pacer expected | RLB expected | '
-              'hindsight clicks |', '|---|---|---|---|---|---|---|'] + rlb_lines + ['']
+              'paired SE of the click difference | paired SE, expected | hindsight clicks |',
+              '|---|---|---|---|---|---|---|---|---|'] + rlb_lines + ['']
     out += ['`of_hindsight` = expected clicks (sum of pCTR won) / the hindsight LP optimum\'s. '
             'Cost and CPM are in the logs\' price units (CPM), eCPC = cost / 1000 / clicks, '
             'as in the RLB paper\'s tables.', '']
@@ -142,7 +192,8 @@ def markdown(tables, commands):
 
 def main(argv=None):
   p = argparse.ArgumentParser(prog='python -m bench.bidding', description=__doc__.split('\n')[0])
-  p.add_argument('--parts', nargs='+', default=['replay', 'speed'], choices=['replay', 'speed'])
+  p.add_argument('--parts', nargs='+', default=['replay', 'speed', 'tuning'],
+                 choices=['replay', 'speed', 'tuning'])
   p.add_argument('--no-docs', action='store_true')
   args = p.parse_args(argv)
   if not os.path.isdir(DATA):
@@ -155,6 +206,8 @@ def main(argv=None):
   if 'speed' in args.parts:
     speed_rows = speed()
     results += speed_rows
+  if 'tuning' in args.parts:
+    results += tuning_criterion()
   # Merged by dataset: --parts speed (ipinyou-all) and --parts replay keep each other's rows.
   path = write_results('bidding', results, merge_by='dataset')
   print('wrote', path)
@@ -166,6 +219,10 @@ def main(argv=None):
     if speed_rows:
       write_docs_block('bidding-speed', speed_markdown(speed_rows, doc['commands']),
                        'Bidding speed (`bench/bidding --parts speed`)')
+    tuning_rows = [r for r in doc['results'] if r['dataset'] == 'ipinyou-heldout']
+    if tuning_rows:
+      write_docs_block('bidding-tuning', tuning_markdown(tuning_rows, doc['commands']),
+                       'Bidding: the pacer\'s tuning criterion (`bench/bidding --parts tuning`)')
     if tables:
       write_docs_block('bidding', markdown(tables, doc['commands']),
                        'Bidding under a budget (`bench/bidding`)')

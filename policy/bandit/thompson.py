@@ -93,6 +93,21 @@ class _Policy:
     np.savez(path, _kind=type(self).__name__, _settings=json.dumps(self._settings()),
              **self._arrays())
 
+  def _check_arms(self, arms: np.ndarray) -> None:
+    if arms.size and (arms.min() < 0 or arms.max() >= self.n_arms):
+      raise ValueError(f'arms must be in [0, {self.n_arms}), got {arms.min()}..{arms.max()}')
+
+  def _refresh(self) -> None:
+    """Recomputes what derives from the posterior arrays (none by default)."""
+
+  def load(self, path: str):
+    """Restores the posterior saved by ``save``; returns the policy."""
+    z = self._restore(path)
+    for name in self._arrays():
+      setattr(self, name, z[name].astype(np.float64))
+    self._refresh()
+    return self
+
   def _restore(self, path: str) -> dict:
     with np.load(path, allow_pickle=False) as z:
       kind = str(z['_kind'])
@@ -143,8 +158,7 @@ class BetaBernoulli(_Policy):
     arms, rewards = np.asarray(arms), np.asarray(rewards, np.float64)
     if arms.shape != rewards.shape:
       raise ValueError(f'arms {arms.shape} and rewards {rewards.shape} differ in shape')
-    if arms.size and (arms.min() < 0 or arms.max() >= self.n_arms):
-      raise ValueError(f'arms must be in [0, {self.n_arms}), got {arms.min()}..{arms.max()}')
+    self._check_arms(arms)
     if rewards.size and (rewards.min() < 0 or rewards.max() > 1):
       raise ValueError('Beta-Bernoulli rewards must be in [0, 1]')
     self.a += np.bincount(arms, rewards, self.n_arms)
@@ -157,10 +171,6 @@ class BetaBernoulli(_Policy):
   def _arrays(self):
     return {'a': self.a, 'b': self.b}
 
-  def load(self, path: str) -> 'BetaBernoulli':
-    z = self._restore(path)
-    self.a, self.b = z['a'].astype(np.float64), z['b'].astype(np.float64)
-    return self
 
 
 class LinearBandit(_Policy):
@@ -212,8 +222,7 @@ class LinearBandit(_Policy):
     if arms.shape != rewards.shape or len(arms) != len(contexts):
       raise ValueError(f'{len(contexts)} contexts, arms {arms.shape}, rewards '
                        f'{rewards.shape}: one of each per round')
-    if arms.size and (arms.min() < 0 or arms.max() >= self.n_arms):
-      raise ValueError(f'arms must be in [0, {self.n_arms}), got {arms.min()}..{arms.max()}')
+    self._check_arms(arms)
     phi = self.features(contexts)[np.arange(len(arms)), arms]  # (n, d)
     self.precision += phi.T @ phi / self.noise
     self.xty += phi.T @ rewards / self.noise
@@ -227,11 +236,6 @@ class LinearBandit(_Policy):
   def _arrays(self):
     return {'precision': self.precision, 'xty': self.xty}
 
-  def load(self, path: str) -> 'LinearBandit':
-    z = self._restore(path)
-    self.precision, self.xty = z['precision'].astype(np.float64), z['xty'].astype(np.float64)
-    self._refresh()
-    return self
 
 
 class CalibrationTS:

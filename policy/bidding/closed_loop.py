@@ -23,7 +23,7 @@ import numpy as np
 
 from policy.bidding import auctions as auc
 from policy.bidding import hindsight, tuning
-from policy.bidding.replay import Outcome
+from policy.bidding.replay import Outcome, auction
 
 def served_pctr(client, table, request_size: int = 500) -> np.ndarray:
   """``probability`` of every row of ``table`` from the server, ``request_size`` rows per
@@ -101,11 +101,8 @@ def run(client, rows: int = 20_000, c0: float = 1 / 16, horizon: int = 1000,
       for i in range(r0, r1):
         t = i - lo
         p = pctr[i - r0:i - r0 + 1]
-        bid = np.minimum(bidder.bid(state, t, p, remaining), remaining)
-        won = (bid > 0) & (bid >= price_all[i])
-        c = np.where(won, price_all[i], 0.0)
+        won, c = auction(bidder, state, t, p, price_all[i], click_all[i:i + 1], remaining)
         remaining = remaining - c
-        bidder.observe(state, t, won, c, click_all[i:i + 1], p)
         clicks[ep] += won[0] * click_all[i]
         expected[ep] += won[0] * p[0]
         wins[ep] += won[0]

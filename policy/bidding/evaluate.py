@@ -14,6 +14,7 @@ request, ``rlb`` (our implementation of the RLB paper's dynamic programme,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -60,7 +61,6 @@ def bidders(val: auc.Auctions, budget: float, info: auc.Campaign, policies: Sequ
     if 'lagrangian' in policies:
       out['lagrangian'] = dual
     if 'lagrangian+ts' in policies:
-      import dataclasses
       out['lagrangian+ts'] = dataclasses.replace(
           dual, calibration=CalibrationTS.from_quantiles(val.pctr[val.valid], 10, seed=seed))
   if 'pid' in policies:

@@ -49,6 +49,17 @@ class Outcome:
             'overspent_episodes': int((self.cost > self.budget + 1e-6).sum())}
 
 
+def auction(bidder: Bidder, state: dict, t: int, pctr, price, click, remaining, valid=True):
+  """One second-price auction per episode: the bid (capped at the budget left) wins when
+  positive and at least the market price, and pays the price; the bidder observes the
+  result. Returns (won, cost)."""
+  bid = np.minimum(bidder.bid(state, t, pctr, remaining), remaining)
+  won = valid & (bid > 0) & (bid >= price)
+  cost = np.where(won, price, 0.0)
+  bidder.observe(state, t, won, cost, click, pctr)
+  return won, cost
+
+
 def replay(a: Auctions, bidder: Bidder, budget, trace: bool = False) -> Outcome:
   """Runs ``bidder`` over every episode of ``a`` with ``budget`` each (scalar or (E,))."""
   budget = np.broadcast_to(np.asarray(budget, np.float64), (a.episodes,)).copy()
@@ -80,15 +91,12 @@ def _run(a: Auctions, bidder: Bidder, budget: np.ndarray, trace: bool) -> Outcom
   for t in range(horizon):
     valid = a.valid[:, t]
     pctr, price, click = a.pctr[:, t], a.price[:, t], a.click[:, t]
-    bid = np.minimum(bidder.bid(state, t, pctr, remaining), remaining)
-    won = valid & (bid > 0) & (bid >= price)
-    cost = np.where(won, price, 0.0)
+    won, cost = auction(bidder, state, t, pctr, price, click, remaining, valid)
     remaining -= cost
     clicks += won * click
     expected += won * pctr
     wins += won
     won_all[:, t] = won
-    bidder.observe(state, t, won, cost, click, pctr)
     if trace:
       spend[:, t] = budget - remaining
       m = bidder.multiplier(state)

@@ -6,8 +6,8 @@ clicks, the sum of pCTR won, break ties), as the RLB paper tunes Lin. The pacers
 the one with the most expected clicks (realised clicks break ties): a validation
 campaign has a few dozen clicks, and the sum of pCTRs is far less noisy. On the eight
 campaigns without a test file (tuned on validation episodes 0-49, scored on 50-99, 40
-campaign x budget cells) this won 1,161 held-out clicks against 1,151 for tuning the
-dual pacer on realised clicks. The grid is evaluated in one replay:
+campaign x budget cells) it wins more held-out clicks than tuning the dual pacer on
+realised clicks (``python -m bench.bidding --parts tuning``; docs/BENCHMARKS.md). The grid is evaluated in one replay:
 the episodes are tiled once per grid point and each copy gets its own parameter, since
 every bidder takes (E,) parameter arrays.
 
@@ -70,15 +70,15 @@ def start_multiplier(val: Auctions, budget: float, value: float, max_u: float = 
 
 
 def tune_lagrangian(val: Auctions, budget: float, value: float, pacing: str = 'dual',
-                    **kwargs) -> LagrangianBid:
+                    criterion: str = 'expected', **kwargs) -> LagrangianBid:
   """The pacer with u0 from the hindsight median and its step (dual) or gains (PID)
   from the grid. ``kwargs`` pass to :class:`LagrangianBid` (max_cpc, objective, ...)."""
   u0 = start_multiplier(val, budget, value)
   kwargs = {k: v for k, v in kwargs.items() if k != 'calibration'}
   if pacing == 'dual':
     best, _ = _grid_search(val, budget, ETA_GRID, lambda eta: LagrangianBid(
-        value, u0, 'dual', eta=eta, **kwargs), 'expected')
+        value, u0, 'dual', eta=eta, **kwargs), criterion)
     return LagrangianBid(value, u0, 'dual', eta=float(best), **kwargs)
   best, _ = _grid_search(val, budget, PID_GRID, lambda kp, ki: LagrangianBid(
-      value, u0, 'pid', kp=kp, ki=ki, **kwargs), 'expected')
+      value, u0, 'pid', kp=kp, ki=ki, **kwargs), criterion)
   return LagrangianBid(value, u0, 'pid', kp=best[0], ki=best[1], **kwargs)
