@@ -171,10 +171,10 @@ def load(protocol, port, exs, batch, clients, requests, work):
 
 
 class Server:
-  def __init__(self, base, work, batching=None):
+  def __init__(self, base, work, batching=None, model_name=MODEL):
     self.port, self.rest = free_port(), free_port()
     cmd = [sys.executable, '-m', 'serving', 'serve', f'--port={self.port}',
-           f'--rest_api_port={self.rest}', f'--model_name={MODEL}',
+           f'--rest_api_port={self.rest}', f'--model_name={model_name}',
            f'--model_base_path={base}', '--host=127.0.0.1', '--log_level=WARNING']
     if batching is not None:
       path = os.path.join(work, 'batching.config')
@@ -184,7 +184,7 @@ class Server:
     self.log = os.path.join(work, f'server_{self.port}.log')
     self.proc = subprocess.Popen(cmd, stderr=open(self.log, 'w'))
     from serving.client import PredictionClient
-    client = PredictionClient(f'127.0.0.1:{self.port}', MODEL)
+    client = PredictionClient(f'127.0.0.1:{self.port}', model_name)
     end = time.time() + 120
     while time.time() < end:
       try:

@@ -39,6 +39,7 @@ COMMANDS: Tuple[Tuple[str, Tuple[str, ...], str], ...] = (
     ('bench.quality', (), 'benchmark: quality against LightGBM and TF-DF'),
     ('bench.serving', (), 'benchmark: serving latency and throughput'),
     ('bench.serving_stress', (), 'benchmark: serving under concurrent load'),
+    ('bench.latency', (), 'benchmark: the serving latency model and the 100 ms load'),
     ('bench.ope', (), 'benchmark: off-policy evaluation'),
     ('bench.bidding', (), 'benchmark: bidding replay and speed'),
     ('bench.bandit', (), 'benchmark: bandit regret'),

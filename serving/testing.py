@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Optional, Sequence
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
@@ -85,9 +86,33 @@ def example(x) -> bytes:
   return ex.SerializeToString()
 
 
-def write_ctr_model(workdir: str, rows: int = 30_000, train_steps: int = 40):
-  """Trains the default DNN with ``run_fn`` on generated rows; returns
-  (serving model dir, test table, feature spec)."""
+def subset_spec(d: dict, features: Sequence[str]) -> dict:
+  """The spec dict ``d`` with only ``features`` kept: the others are ignored columns, and
+  slice, group and action keys that name a dropped feature are dropped with it."""
+  d = dict(d)
+  unknown = set(features) - {f['name'] for k in ('categorical', 'numeric', 'sequence')
+                             for f in d[k]}
+  if unknown:
+    raise ValueError(f'features not in the spec: {sorted(unknown)}')
+  d['ignore'] = list(d['ignore'])
+  for k in ('categorical', 'numeric', 'sequence'):
+    d['ignore'] += [f['name'] for f in d[k] if f['name'] not in features]
+    d[k] = [f for f in d[k] if f['name'] in features]
+  d['slice_keys'] = [k for k in d['slice_keys'] if k in features]
+  if d.get('group_key') not in features:
+    d['group_key'] = None
+  if d.get('action_key') not in features:
+    d['action_key'] = d['propensity_key'] = None
+  return d
+
+
+def write_ctr_model(workdir: str, rows: int = 30_000, train_steps: int = 40,
+                    model: str = 'dnn', model_config: Optional[dict] = None,
+                    features: Optional[Sequence[str]] = None):
+  """Trains ``model`` (the default DNN) with ``run_fn`` on generated rows; returns
+  (serving model dir, test table, feature spec). ``model_config`` updates the model's
+  config (embedding_dim 4 by default); ``features`` keeps only the named features of the
+  default spec (benchmarks vary the feature count with it)."""
   import pyarrow as pa
   from datagen import synthetic
   from trainer import task
@@ -98,7 +123,7 @@ def write_ctr_model(workdir: str, rows: int = 30_000, train_steps: int = 40):
   for c in d['categorical']:
     if c['hash_buckets']:
       c['hash_buckets'], c['embedding_dim'] = 1000, 4
-  spec = fs.from_dict(d)
+  spec = fs.from_dict(d if features is None else subset_spec(d, features))
   table = synthetic.generate(rows, seed=11)
   rng = np.random.default_rng(1)
   keep = (table.column('clicked').to_numpy() == 1) | (rng.random(table.num_rows) < 0.05)
@@ -109,8 +134,8 @@ def write_ctr_model(workdir: str, rows: int = 30_000, train_steps: int = 40):
             'test': table.slice(int(0.85 * n))}
   out = os.path.join(workdir, 'transformed')
   paths = local.transform_tables(tables, spec, out)
-  config = {'feature_spec': spec.to_dict(), 'model': 'dnn', 'epochs': 1, 'batch_size': 128,
-            'patience': 1, 'model_config': {'embedding_dim': 4}}
+  config = {'feature_spec': spec.to_dict(), 'model': model, 'epochs': 1, 'batch_size': 128,
+            'patience': 1, 'model_config': {'embedding_dim': 4, **(model_config or {})}}
   args = local.fn_args(paths, os.path.join(workdir, 'trainer'), config,
                        train_steps=train_steps, eval_steps=4)
   task.run_fn(args)

@@ -6,6 +6,10 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 # thread per core, a NumPy-heavy test took 117 s beside the TensorFlow tests, 15 s alone.
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
+import contextlib  # noqa: E402
+import fcntl  # noqa: E402
+import pickle  # noqa: E402
+
 import pytest  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,8 +24,42 @@ def shared_data(name: str) -> str:
   return path
 
 
+def _built_once(tmp_path_factory, name: str, build):
+  """``build(folder)`` run once per test run and shared by every xdist worker.
+
+  Under xdist each worker is its own process, so a session fixture is built once per
+  worker: the trained test model (about 110 s) was trained twice. Here the first worker
+  to ask builds it in a folder of this run (``PYTEST_XDIST_TESTRUNUID``), under an
+  exclusive ``flock``, and pickles the result; the others wait on the lock and read it.
+  The consumers only read the folder. Without xdist it is a plain session fixture."""
+  run = os.environ.get('PYTEST_XDIST_TESTRUNUID')
+  if run is None:
+    return build(str(tmp_path_factory.mktemp(name)))
+  root = tmp_path_factory.getbasetemp().parent / f'shared-{run}'
+  root.mkdir(exist_ok=True)
+  folder, result = root / name, root / f'{name}.pickle'
+  with open(root / f'{name}.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      if result.exists():
+        with open(result, 'rb') as f:
+          return pickle.load(f)
+      folder.mkdir(exist_ok=True)
+      value = build(str(folder))
+      with open(result, 'wb') as f:
+        pickle.dump(value, f)
+      return value
+    finally:
+      with contextlib.suppress(OSError):
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope='session')
 def small_transformed(tmp_path_factory):
+  return _built_once(tmp_path_factory, 'small_transformed', _small_transformed)
+
+
+def _small_transformed(out: str):
   """~4.5k generated rows (every click of 60k impressions and 6% of the rest), split
   70/15/15 in time order and transformed by the project's preprocessing_fn, under the
   default spec with small hash spaces (small models). (spec, tables, paths, out_dir)."""
@@ -44,7 +82,6 @@ def small_transformed(tmp_path_factory):
   tables = {'train': table.slice(0, int(0.7 * n)),
             'eval': table.slice(int(0.7 * n), int(0.15 * n)),
             'test': table.slice(int(0.85 * n))}
-  out = str(tmp_path_factory.mktemp('transformed'))
   return spec, tables, local.transform_tables(tables, spec, out), out
 
 
@@ -57,7 +94,10 @@ def small_dnn(small_transformed, tmp_path_factory):
   spec, _, paths, _ = small_transformed
   config = {'feature_spec': spec.to_dict(), 'model': 'dnn', 'epochs': 4, 'batch_size': 128,
             'patience': 2, 'model_config': {'embedding_dim': 8, 'dropout': 0.1}}
-  args = local.fn_args(paths, str(tmp_path_factory.mktemp('small_dnn')), config,
-                       train_steps=100, eval_steps=6)
-  task.run_fn(args)
-  return args.serving_model_dir, spec
+
+  def build(folder):
+    args = local.fn_args(paths, folder, config, train_steps=100, eval_steps=6)
+    task.run_fn(args)
+    return args.serving_model_dir, spec
+
+  return _built_once(tmp_path_factory, 'small_dnn', build)

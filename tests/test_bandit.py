@@ -147,7 +147,8 @@ def test_neural_linear_ts_on_the_models_last_hidden_layer(small_dnn):
     # differently the small model trains from run to run.
     ts = sim.simulate(LinearBandit(f, 'thompson', noise=0.05, seed=s), linear_world, 60_000,
                       1000, seed=s)
-    assert sim.growth(ts) < 0.8 and ts.regret[-1] < 0.7 * uniform
+    assert sim.growth(ts) < 0.8 and ts.regret[-1] < 0.7 * uniform, (
+        s, sim.growth(ts), ts.regret[-1], uniform)
 
 
 def test_a_trained_bandit_is_evaluated_off_policy_from_logs(world):

@@ -142,6 +142,27 @@ def test_pacer_spends_evenly_and_nears_the_optimum(pacing):
   assert o.expected_clicks.sum() > lin.expected_clicks.sum()
 
 
+def test_carried_start_follows_traffic_that_differs_from_tuning():
+  """Test prices 1.6 times the tuning episodes': the tuned start bids too much at first in
+  every episode. Carrying the start across episodes learns the test multiplier, so it
+  ends nearer the test episodes' hindsight multiplier and wins more expected clicks."""
+  import dataclasses
+  val, test = _synthetic(40, 400, seed=1), _synthetic(60, 400, seed=2)
+  test = auc.Auctions(test.click, np.round(test.price * 1.6), test.pctr, test.valid, 'drift')
+  budget = auc.budget(1 / 16, 400, val.mean_price())
+  fixed = tuning.tune_lagrangian(val, budget, value=15000.0)
+  carried = dataclasses.replace(fixed, carry=True)
+  assert carried.wave == 10 and fixed.wave is None
+  a, b = replay(test, fixed, budget), replay(test, carried, budget)
+  assert b.expected_clicks.sum() > a.expected_clicks.sum()
+  assert b.cost.max() <= budget + 1e-9
+  target = np.median(np.log(15000.0 * hindsight.optimum(test, budget).ratio))
+  assert abs(carried.start_u() - target) < 0.5 * abs(fixed.u0 - target)
+  assert dataclasses.replace(carried).start_u() == fixed.u0   # a fresh copy starts over
+  with pytest.raises(ValueError, match='carry_wave'):
+    LagrangianBid(1.0, carry=True, carry_wave=0)
+
+
 def test_cpc_cap_and_roi_hold_the_cost_per_click():
   val, test = _synthetic(40, 400, seed=1), _synthetic(40, 400, seed=2)
   budget = auc.budget(1 / 4, 400, val.mean_price())

@@ -54,6 +54,14 @@ DEFAULT_MODEL = 'dnn'
 REPORT_FILE = 'trainer_report.json'
 
 
+def dense_parameter_count(model: keras.Model) -> int:
+  """Parameters outside embedding tables: about the multiply-adds per example of the
+  model's dense and cross layers (an embedding lookup reads one row; a dense weight is
+  used once per example). bench/latency.py takes it as the model's size."""
+  return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights
+                 if not w.name.split('/')[-1].startswith('embeddings')))
+
+
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
   """The ``tf.distribute`` strategy named in configuration (one of :data:`STRATEGIES`).
 
@@ -241,6 +249,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                                                       labels)
     report = dict(model=name, swa_used=bool(swa and swa.used),
                   parameters=int(model.core.count_params()),
+                  dense_parameters=dense_parameter_count(model.core),
                   epochs_run=len(history.history.get('loss', [])),
                   best_val_auc=float(max(history.history.get('val_auc', [float('nan')]))),
                   train_examples_per_second=round(throughput.examples_per_second, 1),

@@ -41,9 +41,12 @@ def splits(data_dir: str, campaign: str) -> Tuple[auc.Auctions, auc.Auctions, st
 
 
 def bidders(val: auc.Auctions, budget: float, info: auc.Campaign, policies: Sequence[str],
-            seed: int = 0, data_dir: Optional[str] = None, **pacer) -> Dict[str, object]:
+            seed: int = 0, data_dir: Optional[str] = None, carry: bool = True,
+            **pacer) -> Dict[str, object]:
   """Each named policy tuned on ``val`` (hindsight needs no tuning and is left out;
-  ``rlb`` needs ``data_dir`` for the campaign's training price histogram)."""
+  ``rlb`` needs ``data_dir`` for the campaign's training price histogram). The pacers
+  are tuned with a fixed start and replayed with ``carry`` (their start learnt across
+  the test episodes, :class:`policy.bidding.bidders.LagrangianBid`)."""
   from policy.bandit.thompson import CalibrationTS
   out = {}
   if 'rlb' in policies:
@@ -57,20 +60,23 @@ def bidders(val: auc.Auctions, budget: float, info: auc.Campaign, policies: Sequ
   if 'lin' in policies:
     out['lin'] = tuning.tune_linear(val, budget, info.ctr)
   if 'lagrangian' in policies or 'lagrangian+ts' in policies:
-    dual = tuning.tune_lagrangian(val, budget, info.ecpc, 'dual', **pacer)
+    dual = dataclasses.replace(tuning.tune_lagrangian(val, budget, info.ecpc, 'dual', **pacer),
+                               carry=carry)
     if 'lagrangian' in policies:
       out['lagrangian'] = dual
     if 'lagrangian+ts' in policies:
       out['lagrangian+ts'] = dataclasses.replace(
           dual, calibration=CalibrationTS.from_quantiles(val.pctr[val.valid], 10, seed=seed))
   if 'pid' in policies:
-    out['pid'] = tuning.tune_lagrangian(val, budget, info.ecpc, 'pid', **pacer)
+    out['pid'] = dataclasses.replace(tuning.tune_lagrangian(val, budget, info.ecpc, 'pid',
+                                                            **pacer), carry=carry)
   return out
 
 
 def run(val: auc.Auctions, test: auc.Auctions, info: auc.Campaign, c0: float,
         policies: Sequence[str] = DEFAULT_POLICIES, trace: bool = False, seed: int = 0,
-        data_dir: Optional[str] = None, **pacer) -> Tuple[List[dict], Dict[str, Outcome]]:
+        data_dir: Optional[str] = None, carry: bool = True,
+        **pacer) -> Tuple[List[dict], Dict[str, Outcome]]:
   """Rows of the table (one per policy) and, with ``trace``, each policy's Outcome."""
   unknown = set(policies) - set(POLICIES)
   if unknown:
@@ -78,7 +84,8 @@ def run(val: auc.Auctions, test: auc.Auctions, info: auc.Campaign, c0: float,
   budget = auc.budget(c0, test.horizon, info.mean_price)
   h = hindsight.optimum(test, budget)
   rows, outcomes = [], {}
-  for name, b in bidders(val, budget, info, policies, seed, data_dir, **pacer).items():
+  for name, b in bidders(val, budget, info, policies, seed, data_dir, carry,
+                         **pacer).items():
     o = replay(test, b, budget, trace=trace)
     outcomes[name] = o
     rows.append(dict(policy=name, **o.totals()))
