@@ -90,17 +90,16 @@ def tuning_criterion():
     info = auc.campaign_info(DATA, camp)
     for c0 in evaluate.C0S:
       budget = auc.budget(c0, test.horizon, info.mean_price)
-      bidders = {}
-      for criterion in ('clicks', 'expected'):
-        bidders[f'lagrangian tuned on {criterion}'] = tuning.tune_lagrangian(
-            val, budget, info.ecpc, 'dual', criterion)
-      fixed = bidders['lagrangian tuned on expected']
+      fixed = tuning.tune_lagrangian(val, budget, info.ecpc, 'dual', 'expected')
       if note == 'validation -> test':
         bidders = {'2997 test: fixed start': fixed,
                    '2997 test: carried start': dataclasses.replace(fixed, carry=True)}
       else:
-        bidders['lagrangian tuned on expected, carried start'] = dataclasses.replace(
-            fixed, carry=True)
+        bidders = {'lagrangian tuned on clicks': tuning.tune_lagrangian(
+                       val, budget, info.ecpc, 'dual', 'clicks'),
+                   'lagrangian tuned on expected': fixed,
+                   'lagrangian tuned on expected, carried start': dataclasses.replace(
+                       fixed, carry=True)}
       for name, bidder in bidders.items():
         o = replay(test, bidder, budget)
         totals[name][0] += o.clicks.sum()

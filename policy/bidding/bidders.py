@@ -211,7 +211,8 @@ class LagrangianBid(Bidder):
       u = (state['u0'] + np.asarray(self.kp) * err
            + np.asarray(self.ki) * state['err_sum'] / horizon + np.asarray(self.kd) * d * horizon)
       state['u'] = np.clip(u, self._floor(), self.max_u)
-    state['u_sum'] += state['u']
+    if self.carry:
+      state['u_sum'] += state['u']
     cap = self.cpc_cap
     if cap is not None:
       # log(beta / C) falls by the violation of cost <= C pCTR on this win, in units of
