@@ -1,6 +1,6 @@
 """Budget-constrained bidding replayed on iPinYou, and its speed.
 
-    python -m bench.bidding [--parts replay speed tuning] [--no-docs]
+    python -m bench.bidding [--parts replay speed tuning calibration] [--no-docs]
 
 * ``replay``: every campaign of ``../shared/data/ipinyou_rlbdp`` at c0 in {1/32, 1/16,
   1/8, 1/4, 1/2}, T = 1000: constant, Lin, the dual-step Lagrangian pacer, the PID pacer,
@@ -16,6 +16,10 @@
 * ``tuning``: the evidence for the pacer's tuning rules: its step chosen by realised
   against expected clicks, and its start fixed against carried across episodes, on the
   campaigns without a test file (held-out halves) and, for the start, on 2997's test file.
+* ``calibration``: the dual pacer (carried start) on the logs' pCTRs as they are against
+  recalibrated on the tuning episodes' clicks (``evaluate.recalibrate``: Platt, isotonic),
+  realised clicks summed over the budgets, with the paired standard error of each
+  difference over episodes: the held-out halves of the 8 campaigns, and 2997's test file.
 
 Results: ``bench/results/bidding.json`` and the ``bench.bidding`` block of docs/BENCHMARKS.md.
 """
@@ -109,6 +113,74 @@ def tuning_criterion():
           for name, v in totals.items() for i, m in enumerate(('clicks', 'expected_clicks'))]
 
 
+def calibration():
+  """Realised clicks of the dual pacer with each pCTR calibration, summed over the five
+  budgets per campaign group with the paired SE of each difference from ``none``, and on
+  2997 per budget."""
+  groups = {}            # (group, method) -> per-episode clicks, one array per cell
+  for camp in auc.ipinyou_campaigns(DATA):
+    val, test, note = evaluate.splits(DATA, camp)
+    info = auc.campaign_info(DATA, camp)
+    group = '2997 test' if note == 'validation -> test' else 'held-out halves'
+    for method in evaluate.PCTR_CALIBRATIONS:
+      v, t = evaluate.recalibrate(val, test, method)
+      for c0 in evaluate.C0S:
+        _, out = evaluate.run(v, t, info, c0, ('lagrangian',))
+        groups.setdefault((group, method), []).append(out['lagrangian'].clicks)
+  rows = []
+  for (group, method), clicks in groups.items():
+    c = np.concatenate(clicks)
+    extra = {}
+    if method != 'none':
+      d = c - np.concatenate(groups[(group, 'none')])
+      extra['paired_se_vs_none'] = float(d.std(ddof=1) * np.sqrt(d.size))
+    rows.append(_row('ipinyou-calibration', f'lagrangian, {method} pCTR', 'clicks', c.sum(),
+                     'clicks', group=group, c0='all', episodes=int(c.size), **extra))
+    if group == '2997 test':
+      rows += [_row('ipinyou-calibration', f'lagrangian, {method} pCTR', 'clicks', x.sum(),
+                    'clicks', group=group, c0=C0_NAMES[c0], episodes=int(x.size))
+               for c0, x in zip(evaluate.C0S, clicks)]
+  print('calibration: ' + ', '.join(f"{r['group']} {r['policy']} {r['value']:.0f}"
+                                    for r in rows if r['c0'] == 'all'), flush=True)
+  return rows
+
+
+def calibration_markdown(results, commands):
+  """The calibration block; ``results`` is the whole JSON, for RLB's 2997 row."""
+  cmd = commands.get('ipinyou-calibration', {})
+  rows = [r for r in results if r['dataset'] == 'ipinyou-calibration']
+  total = [r for r in rows if r['c0'] == 'all']
+  lines = [f"Command: `{cmd.get('command')}` ({cmd.get('date')}; {machine()}). The dual "
+           f"pacer (start carried) on the logs' pCTRs and on pCTRs recalibrated on the "
+           f"tuning episodes' clicks (`policy.bidding.evaluate.recalibrate`); realised "
+           f"clicks summed over the 5 budgets; the paired SE is over episodes, of the "
+           f"difference from the uncalibrated run.", '',
+           '| test episodes (x 5 budgets) | pCTR | clicks | difference | paired SE |',
+           '|---|---|---|---|---|']
+  base = {r['group']: r['value'] for r in total if r['policy'].endswith('none pCTR')}
+  for r in total:
+    method = r['policy'].split(', ')[1].replace(' pCTR', '')
+    se = r.get('paired_se_vs_none')
+    lines.append(f"| {r['group']} ({r['episodes'] // len(evaluate.C0S)}) | {method} | "
+                 f"{r['value']:.0f} | "
+                 + ('-' if se is None else f"{r['value'] - base[r['group']]:+.0f}") + ' | '
+                 + ('-' if se is None else f'{se:.1f}') + ' |')
+  per = {(r['policy'].split(', ')[1].replace(' pCTR', ''), r['c0']): r['value']
+         for r in rows if r['c0'] != 'all'}
+  per.update({('RLB', r['c0']): r['value'] for r in results
+              if r['dataset'] == 'ipinyou-2997' and r['policy'] == 'rlb'
+              and r['metric'] == 'clicks'})
+  names = [n for n in list(evaluate.PCTR_CALIBRATIONS) + ['RLB']
+           if all((n, c) in per for c in C0_NAMES.values())]
+  if names:
+    lines += ['', '2997 per budget (RLB: our run of its dynamic programme on the raw pCTRs, '
+              'from the replay block):', '',
+              '| c0 | ' + ' | '.join(names) + ' |', '|---|' + '---|' * len(names)]
+    lines += [f'| {c} | ' + ' | '.join(f'{per[(n, c)]:.0f}' for n in names) + ' |'
+              for c in C0_NAMES.values()]
+  return '\n'.join(lines)
+
+
 def tuning_markdown(rows, commands):
   v = {(r['policy'], r['metric']): r['value'] for r in rows}
   cmd = commands.get('ipinyou-heldout', {})
@@ -188,7 +260,8 @@ def speed_markdown(speed_rows, commands):
 
 def markdown(tables, commands):
   replay_cmd = next((v for k, v in commands.items()
-                     if k not in ('ipinyou-all', 'ipinyou-heldout')), None)
+                     if k not in ('ipinyou-all', 'ipinyou-heldout', 'ipinyou-calibration')),
+                    None)
   out = []
   if replay_cmd:
     out += [f"Command: `{replay_cmd['command']}` ({replay_cmd['date']}; {machine()}).", '']
@@ -233,8 +306,8 @@ def markdown(tables, commands):
 
 def main(argv=None):
   p = argparse.ArgumentParser(prog='python -m bench.bidding', description=__doc__.split('\n')[0])
-  p.add_argument('--parts', nargs='+', default=['replay', 'speed', 'tuning'],
-                 choices=['replay', 'speed', 'tuning'])
+  p.add_argument('--parts', nargs='+', default=['replay', 'speed', 'tuning', 'calibration'],
+                 choices=['replay', 'speed', 'tuning', 'calibration'])
   p.add_argument('--no-docs', action='store_true')
   args = p.parse_args(argv)
   if not os.path.isdir(DATA):
@@ -249,6 +322,8 @@ def main(argv=None):
     results += speed_rows
   if 'tuning' in args.parts:
     results += tuning_criterion()
+  if 'calibration' in args.parts:
+    results += calibration()
   # Merged by dataset: --parts speed (ipinyou-all) and --parts replay keep each other's rows.
   path = write_results('bidding', results, merge_by='dataset')
   print('wrote', path)
@@ -264,6 +339,10 @@ def main(argv=None):
     if tuning_rows:
       write_docs_block('bidding-tuning', tuning_markdown(tuning_rows, doc['commands']),
                        'Bidding: the pacer\'s tuning criterion (`bench/bidding --parts tuning`)')
+    if any(r['dataset'] == 'ipinyou-calibration' for r in doc['results']):
+      write_docs_block('bidding-calibration',
+                       calibration_markdown(doc['results'], doc['commands']),
+                       'Bidding: recalibrated pCTRs (`bench/bidding --parts calibration`)')
     if tables:
       write_docs_block('bidding', markdown(tables, doc['commands']),
                        'Bidding under a budget (`bench/bidding`)')

@@ -42,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument('--min-roi', type=float, help='floor on value / cost, value = the '
                  'campaign\'s historical cost per click times the clicks')
   p.add_argument('--objective', choices=('clicks', 'surplus'), default='clicks')
+  p.add_argument('--pctr-calibration', choices=('none', 'platt', 'isotonic'), default='none',
+                 help='recalibrate the logs\' pCTRs on the tuning episodes\' clicks before '
+                      'every policy sees them (default none; docs/BIDDING.md)')
   p.add_argument('--out', help='folder for the PNG plots and results.json')
   p.add_argument('--seed', type=int, default=0)
   loop = p.add_argument_group('closed loop (generated auctions, pCTR from a served model)')
@@ -108,6 +111,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for camp in campaigns:
       info = auc.campaign_info(args.data, camp)
       val, test, note = evaluate.splits(args.data, camp)
+      val, test = evaluate.recalibrate(val, test, args.pctr_calibration)
       rows, outcomes = evaluate.run(val, test, info, c0, _policies(args.policy),
                                     trace=bool(args.out), seed=args.seed, data_dir=args.data,
                                     **pacer)
