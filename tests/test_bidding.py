@@ -310,6 +310,8 @@ def test_bid_sim_cli_errors_exit_2(tmp_path, capsys):
   assert 'c0 must be > 0' in capsys.readouterr().err
   assert cli.main(['--campaign', '8', '--data', str(folder)]) == 2
   assert 'no such file' in capsys.readouterr().err
+  assert cli.main(['--server', '127.0.0.1:1', '--pctr-calibration', 'platt']) == 2
+  assert 'served model' in capsys.readouterr().err
 
 
 def test_closed_loop_over_grpc(small_dnn, tmp_path, capsys):

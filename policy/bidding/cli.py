@@ -101,6 +101,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not c0 > 0:
       raise auc.AuctionDataError(f'budget ratio c0 must be > 0, got {args.c0}')
     if args.server:
+      if args.pctr_calibration != 'none':
+        raise ValueError('--pctr-calibration recalibrates the iPinYou logs\' pCTRs; a served '
+                         'model\'s probabilities come calibrated by its own head')
       return _closed_loop(args, c0)
     if not os.path.isdir(args.data):
       raise auc.AuctionDataError(f'{args.data}: no such folder (give --data)')
