@@ -118,10 +118,17 @@ def calibration():
   budgets per campaign group with the paired SE of each difference from ``none``, and on
   2997 per budget."""
   groups = {}            # (group, method) -> per-episode clicks, one array per cell
+  slopes = []
   for camp in auc.ipinyou_campaigns(DATA):
     val, test, note = evaluate.splits(DATA, camp)
     info = auc.campaign_info(DATA, camp)
     group = '2997 test' if note == 'validation -> test' else 'held-out halves'
+    # The log-odds slope that Platt scaling fits on the tuning episodes (1 / temperature).
+    from trainer.layers.calibration import make_calibrator
+    p = np.clip(val.pctr[val.valid], 1e-7, 1 - 1e-7)
+    platt = make_calibrator('platt').fit(np.log(p / (1 - p)), val.click[val.valid])
+    slopes.append(_row('ipinyou-calibration', 'platt', 'log-odds slope',
+                       1 / platt.temperature, '', group=camp, c0='all'))
     for method in evaluate.PCTR_CALIBRATIONS:
       v, t = evaluate.recalibrate(val, test, method)
       for c0 in evaluate.C0S:
@@ -142,19 +149,25 @@ def calibration():
                for c0, x in zip(evaluate.C0S, clicks)]
   print('calibration: ' + ', '.join(f"{r['group']} {r['policy']} {r['value']:.0f}"
                                     for r in rows if r['c0'] == 'all'), flush=True)
-  return rows
+  return slopes + rows
 
 
 def calibration_markdown(results, commands):
   """The calibration block; ``results`` is the whole JSON, for RLB's 2997 row."""
   cmd = commands.get('ipinyou-calibration', {})
-  rows = [r for r in results if r['dataset'] == 'ipinyou-calibration']
+  rows = [r for r in results if r['dataset'] == 'ipinyou-calibration'
+          and r['metric'] == 'clicks']
+  slopes = [r for r in results if r['dataset'] == 'ipinyou-calibration'
+            and r['metric'] == 'log-odds slope']
   total = [r for r in rows if r['c0'] == 'all']
   lines = [f"Command: `{cmd.get('command')}` ({cmd.get('date')}; {machine()}). The dual "
            f"pacer (start carried) on the logs' pCTRs and on pCTRs recalibrated on the "
            f"tuning episodes' clicks (`policy.bidding.evaluate.recalibrate`); realised "
            f"clicks summed over the 5 budgets; the paired SE is over episodes, of the "
            f"difference from the uncalibrated run.", '',
+           'The log-odds slope Platt scaling fits on each campaign\'s tuning episodes (1 is '
+           'calibrated up to a factor): ' + ', '.join(f"{r['group']} {r['value']:.2f}"
+                                                     for r in slopes) + '.', '',
            '| test episodes (x 5 budgets) | pCTR | clicks | difference | paired SE |',
            '|---|---|---|---|---|']
   base = {r['group']: r['value'] for r in total if r['policy'].endswith('none pCTR')}
