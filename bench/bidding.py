@@ -123,14 +123,12 @@ def calibration():
     val, test, note = evaluate.splits(DATA, camp)
     info = auc.campaign_info(DATA, camp)
     group = '2997 test' if note == 'validation -> test' else 'held-out halves'
-    # The log-odds slope that Platt scaling fits on the tuning episodes (1 / temperature).
-    from trainer.layers.calibration import make_calibrator
-    p = np.clip(val.pctr[val.valid], 1e-7, 1 - 1e-7)
-    platt = make_calibrator('platt').fit(np.log(p / (1 - p)), val.click[val.valid])
-    slopes.append(_row('ipinyou-calibration', 'platt', 'log-odds slope',
-                       1 / platt.temperature, '', group=camp, c0='all'))
     for method in evaluate.PCTR_CALIBRATIONS:
-      v, t = evaluate.recalibrate(val, test, method)
+      cal = evaluate.pctr_calibrator(val, method)
+      if method == 'platt':     # its log-odds slope is 1 / temperature
+        slopes.append(_row('ipinyou-calibration', 'platt', 'log-odds slope',
+                           1 / cal.temperature, '', group=camp, c0='all'))
+      v, t = evaluate.calibrated(val, cal), evaluate.calibrated(test, cal)
       for c0 in evaluate.C0S:
         _, out = evaluate.run(v, t, info, c0, ('lagrangian',))
         groups.setdefault((group, method), []).append(out['lagrangian'].clicks)
@@ -142,10 +140,12 @@ def calibration():
       d = c - np.concatenate(groups[(group, 'none')])
       extra['paired_se_vs_none'] = float(d.std(ddof=1) * np.sqrt(d.size))
     rows.append(_row('ipinyou-calibration', f'lagrangian, {method} pCTR', 'clicks', c.sum(),
-                     'clicks', group=group, c0='all', episodes=int(c.size), **extra))
+                     'clicks', calibration=method, group=group, c0='all',
+                     episodes=int(c.size), **extra))
     if group == '2997 test':
       rows += [_row('ipinyou-calibration', f'lagrangian, {method} pCTR', 'clicks', x.sum(),
-                    'clicks', group=group, c0=C0_NAMES[c0], episodes=int(x.size))
+                    'clicks', calibration=method, group=group, c0=C0_NAMES[c0],
+                    episodes=int(x.size))
                for c0, x in zip(evaluate.C0S, clicks)]
   print('calibration: ' + ', '.join(f"{r['group']} {r['policy']} {r['value']:.0f}"
                                     for r in rows if r['c0'] == 'all'), flush=True)
@@ -170,16 +170,14 @@ def calibration_markdown(results, commands):
                                                      for r in slopes) + '.', '',
            '| test episodes (x 5 budgets) | pCTR | clicks | difference | paired SE |',
            '|---|---|---|---|---|']
-  base = {r['group']: r['value'] for r in total if r['policy'].endswith('none pCTR')}
+  base = {r['group']: r['value'] for r in total if r['calibration'] == 'none'}
   for r in total:
-    method = r['policy'].split(', ')[1].replace(' pCTR', '')
     se = r.get('paired_se_vs_none')
-    lines.append(f"| {r['group']} ({r['episodes'] // len(evaluate.C0S)}) | {method} | "
-                 f"{r['value']:.0f} | "
+    lines.append(f"| {r['group']} ({r['episodes'] // len(evaluate.C0S)}) | "
+                 f"{r['calibration']} | {r['value']:.0f} | "
                  + ('-' if se is None else f"{r['value'] - base[r['group']]:+.0f}") + ' | '
                  + ('-' if se is None else f'{se:.1f}') + ' |')
-  per = {(r['policy'].split(', ')[1].replace(' pCTR', ''), r['c0']): r['value']
-         for r in rows if r['c0'] != 'all'}
+  per = {(r['calibration'], r['c0']): r['value'] for r in rows if r['c0'] != 'all'}
   per.update({('RLB', r['c0']): r['value'] for r in results
               if r['dataset'] == 'ipinyou-2997' and r['policy'] == 'rlb'
               and r['metric'] == 'clicks'})

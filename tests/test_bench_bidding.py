@@ -6,7 +6,8 @@ from bench import bidding
 def _rows():
   def row(group, method, value, c0='all', **extra):
     return bidding._row('ipinyou-calibration', f'lagrangian, {method} pCTR', 'clicks', value,
-                        'clicks', group=group, c0=c0, episodes=5 * 100, **extra)
+                        'clicks', calibration=method, group=group, c0=c0, episodes=5 * 100,
+                        **extra)
   out = [bidding._row('ipinyou-calibration', 'platt', 'log-odds slope', 0.61, '',
                       group='1458', c0='all')]
   out += [row('held-out halves', 'none', 1154), row('held-out halves', 'platt', 1172,

@@ -27,6 +27,7 @@ CHOICES = ('lagrangian', 'pid', 'lagrangian+ts', 'constant', 'lin', 'rlb', 'all'
 
 
 def parser() -> argparse.ArgumentParser:
+  from policy.bidding.evaluate import PCTR_CALIBRATIONS
   p = argparse.ArgumentParser(prog='python -m policy bid-sim', description=__doc__.split(
       '\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--campaign', default='2997',
@@ -42,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument('--min-roi', type=float, help='floor on value / cost, value = the '
                  'campaign\'s historical cost per click times the clicks')
   p.add_argument('--objective', choices=('clicks', 'surplus'), default='clicks')
-  p.add_argument('--pctr-calibration', choices=('none', 'platt', 'isotonic'), default='none',
+  p.add_argument('--pctr-calibration', choices=PCTR_CALIBRATIONS, default='none',
                  help='recalibrate the logs\' pCTRs on the tuning episodes\' clicks before '
                       'every policy sees them (default none; docs/BIDDING.md)')
   p.add_argument('--out', help='folder for the PNG plots and results.json')

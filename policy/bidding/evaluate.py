@@ -41,6 +41,33 @@ def splits(data_dir: str, campaign: str) -> Tuple[auc.Auctions, auc.Auctions, st
           f'validation episodes 0-{h - 1} -> {h}-{val.episodes - 1}')
 
 
+def pctr_calibrator(val: auc.Auctions, method: str):
+  """The calibration ``method`` (one of :data:`PCTR_CALIBRATIONS`) fitted on the pCTRs and
+  clicks of ``val``'s auctions: a :class:`trainer.layers.calibration.Calibrator` taking
+  logits, or None for ``none``."""
+  if method not in PCTR_CALIBRATIONS:
+    raise ValueError(f'unknown pCTR calibration {method!r}; choose from {PCTR_CALIBRATIONS}')
+  if method == 'none':
+    return None
+  from trainer.layers.calibration import make_calibrator
+  if not val.click[val.valid].any():
+    raise ValueError(f'{val.name}: no clicks in the tuning episodes to calibrate on')
+  return make_calibrator(method).fit(_logit(val.pctr[val.valid]), val.click[val.valid])
+
+
+def calibrated(a: auc.Auctions, calibrator) -> auc.Auctions:
+  """``a`` with every pCTR mapped through ``calibrator`` (``a`` itself for None)."""
+  if calibrator is None:
+    return a
+  pctr = np.where(a.valid, np.clip(calibrator.predict(_logit(a.pctr)), 0.0, 1.0), 0.0)
+  return auc.Auctions(a.click, a.price, pctr, a.valid, a.name)
+
+
+def _logit(p):
+  p = np.clip(p, 1e-7, 1 - 1e-7)
+  return np.log(p) - np.log1p(-p)
+
+
 def recalibrate(val: auc.Auctions, test: auc.Auctions, method: str = 'none'
                 ) -> Tuple[auc.Auctions, auc.Auctions]:
   """(val, test) with every pCTR replaced by its calibrated click probability, the
@@ -50,27 +77,11 @@ def recalibrate(val: auc.Auctions, test: auc.Auctions, method: str = 'none'
   are the trainer's calibrators (:mod:`trainer.layers.calibration`). A multiplicative
   miscalibration does not change a pacer's choices (lambda absorbs it), but a slope
   a != 1 does: on the iPinYou campaigns' tuning episodes Platt fits slopes from 0.46 to
-  1.73 (``python -m bench.bidding --parts calibration``). Every policy, the hindsight optimum included, then sees the calibrated pCTRs.
-  ``none`` returns the logs as they are."""
-  if method not in PCTR_CALIBRATIONS:
-    raise ValueError(f'unknown pCTR calibration {method!r}; choose from {PCTR_CALIBRATIONS}')
-  if method == 'none':
-    return val, test
-  from trainer.layers.calibration import make_calibrator
-
-  def logit(p):
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.log(p) - np.log1p(-p)
-
-  if not val.click[val.valid].any():
-    raise ValueError(f'{val.name}: no clicks in the tuning episodes to calibrate on')
-  cal = make_calibrator(method).fit(logit(val.pctr[val.valid]), val.click[val.valid])
-
-  def apply(a):
-    pctr = np.where(a.valid, np.clip(cal.predict(logit(a.pctr)), 0.0, 1.0), 0.0)
-    return auc.Auctions(a.click, a.price, pctr, a.valid, a.name)
-
-  return apply(val), apply(test)
+  1.73 (``python -m bench.bidding --parts calibration``). Every policy, the hindsight
+  optimum included, then sees the calibrated pCTRs. ``none`` returns the logs as they
+  are."""
+  cal = pctr_calibrator(val, method)
+  return calibrated(val, cal), calibrated(test, cal)
 
 
 def bidders(val: auc.Auctions, budget: float, info: auc.Campaign, policies: Sequence[str],
