@@ -16,10 +16,10 @@ with a fixed seed and transformed once by the project's own ``preprocessing_fn``
 * quality on the test split, from the served (calibrated) probabilities: AUC, logloss,
   ECE (10 equal-width bins), and the number of test positives.
 
-LightGBM 4 is the reference row: the same splits and the raw columns (categorical
-columns with up to 10k values as LightGBM categoricals, larger id columns as integer
-codes, each sequence as its length and the count of its tokens equal to its target
-field), early-stopped on the validation split. Ratios to LightGBM are in the printed table. Writes
+LightGBM 4 is the reference row: the same splits and the raw columns as
+:mod:`trainer.boosting` feeds them (every categorical a native LightGBM categorical, each
+sequence as its length, its matches of its target field and multi-hot token counts),
+LightGBM's default settings, early-stopped on the validation split. Ratios to LightGBM are in the printed table. Writes
 bench/results/models.json; a run of some ``--datasets`` replaces only their rows.
 """
 import argparse
@@ -58,55 +58,27 @@ def quality(y, p):
           'ece': expected_calibration_error(p, y)}
 
 
-def lightgbm_features(table, spec):
-  """Raw columns as a LightGBM user would feed them (see the module doc)."""
-  import pandas as pd
-  cols = {}
-  categorical = []
-  for f in spec.categorical:
-    values = table.column(f.name).to_pandas().astype(str)
-    codes = values.astype('category').cat.codes
-    cols[f.name] = codes
-    if values.nunique() <= 10_000:  # native categorical splits; larger ids as codes
-      categorical.append(f.name)
-  for f in spec.numeric:
-    cols[f.name] = table.column(f.name).to_pandas().astype(float)
-  for q in spec.sequence:
-    tokens = table.column(q.name).to_pandas().fillna('').str.split(q.separator)
-    cols[f'{q.name}_len'] = tokens.map(lambda t: sum(1 for x in t if x))
-    if q.target:
-      target = table.column(q.target).to_pandas().astype(str)
-      cols[f'{q.name}_matches_{q.target}'] = [
-          sum(1 for x in t if x == c) for t, c in zip(tokens, target)]
-  return pd.DataFrame(cols), categorical
-
-
-def train_lightgbm(tables, spec):
-  """LightGBM on the raw columns, early-stopped on the eval split: (booster, features and
-  labels per split, training seconds)."""
-  import lightgbm as lgb
-  import pyarrow as pa
-  names = ('train', 'eval', 'test')
-  # Category codes must agree across splits: encode the concatenation, then cut it.
-  full, cats = lightgbm_features(pa.concat_tables([tables[k] for k in names]), spec)
-  for c in cats:
-    full[c] = full[c].astype('category')
-  cuts = np.cumsum([tables[k].num_rows for k in names])[:-1]
-  x = {k: full.iloc[idx] for k, idx in zip(names, np.split(np.arange(len(full)), cuts))}
-  y = {k: _label(tables[k], spec.primary_label) for k in names}
-  params = dict(objective='binary', learning_rate=0.05, num_leaves=63,
-                min_data_in_leaf=100, feature_fraction=0.8, bagging_fraction=0.8,
-                bagging_freq=1, verbose=-1, num_threads=os.cpu_count(), seed=0)
-  t = time.perf_counter()
-  booster = lgb.train(params, lgb.Dataset(x['train'], y['train']), num_boost_round=2000,
-                      valid_sets=[lgb.Dataset(x['eval'], y['eval'])],
-                      callbacks=[lgb.early_stopping(50, verbose=False)])
-  return booster, x, y, time.perf_counter() - t
+def train_lightgbm(tables, spec, params=None):
+  """LightGBM (:mod:`trainer.boosting`: every categorical native, sequences as counts and
+  multi-hot) on the raw columns, early-stopped on the eval split: (fitted booster,
+  features and labels per split, training seconds). ``params``: LightGBM's defaults
+  where not given."""
+  from trainer import boosting
+  names = [f.name for f in spec.categorical + spec.numeric + spec.sequence]
+  cols = {k: boosting.columns_of(tables[k], names) for k in ('train', 'eval', 'test')}
+  y = {k: _label(tables[k], spec.primary_label) for k in cols}
+  encoder = boosting.Encoder.fit(cols['train'], spec)
+  fitted = boosting.train(encoder, cols['train'], y['train'], cols['eval'], y['eval'],
+                          params)
+  encoding = fitted.params['id_encoding']
+  x = {k: encoder.transform(cols[k], encoding)[0] for k in cols}
+  return fitted, x, y, fitted.seconds
 
 
 def run_lightgbm(tables, spec):
-  booster, x, y, train_s = train_lightgbm(tables, spec)
-  p = booster.predict(x['test'], num_iteration=booster.best_iteration)
+  fitted, x, y, train_s = train_lightgbm(tables, spec)
+  booster = fitted.booster
+  p = fitted.predict(x['test'])
   lat = {}
   for batch in (1, 256):
     rows = x['test'].iloc[:batch]

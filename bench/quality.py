@@ -65,6 +65,20 @@ SPECS = {'movielens_100k': 'movielens_100k.yaml', 'generated': 'default.yaml',
 BEST = 'best_deep'                # the deep model with the best eval AUC on each split
 CHOSEN = 'chosen_as_best_deep'    # the row that records which one that was
 BAYES = 'bayes (true p)'          # the generated data's true click probability as a model
+TUNED = 'lightgbm_tuned'          # LightGBM with the settings its search chose on eval
+ORACLE = 'oracle (form known)'    # bench/oracle: the generator's form fitted from clicks
+ORACLE_GLOBAL = 'oracle (form known, no ids)'
+
+
+def expected_auc(p_true, q):
+  """The AUC of scores ``q`` expected over the labels' draw from ``p_true``: each row is
+  a positive with weight p and a negative with weight 1 - p. On the generated data it
+  ranks models with far less noise than the AUC of one draw of test labels."""
+  from sklearn.metrics import roc_auc_score
+  p_true = np.asarray(p_true, np.float64)
+  q = np.asarray(q, np.float64)
+  return float(roc_auc_score(np.r_[np.ones_like(p_true), np.zeros_like(p_true)],
+                             np.r_[q, q], sample_weight=np.r_[p_true, 1 - p_true]))
 TRAINING = dict(bench_models.TRAINING, talkingdata={'passes': 3.0, 'epochs': 6,
                                                     'batch_size': 1024})
 
@@ -154,16 +168,39 @@ def run_trainer(kind, name, spec, tables, paths, workdir, train, extra=None):
   return out
 
 
-def run_lightgbm(tables, spec):
-  """LightGBM as in bench.models, with its eval-split predictions for calibration."""
-  booster, x, y, seconds = bench_models.train_lightgbm(tables, spec)
-  raw = {k: booster.predict(x[k], num_iteration=booster.best_iteration)
-         for k in ('eval', 'test')}
+def run_lightgbm(tables, spec, params=None):
+  """LightGBM (:func:`bench.models.train_lightgbm`; ``params`` or LightGBM's defaults),
+  with its eval-split predictions for calibration."""
+  fitted, x, y, seconds = bench_models.train_lightgbm(tables, spec, params)
+  raw = {k: fitted.predict(x[k]) for k in ('eval', 'test')}
   z = {k: _logit(v) for k, v in raw.items()}
   platt = _platt(z['eval'], y['eval'])
   return {'seconds': seconds, 'eval_raw': raw['eval'], 'test_raw': raw['test'],
           'eval': platt.predict(z['eval']), 'test': platt.predict(z['test']),
-          'best_iteration': booster.best_iteration}
+          'best_iteration': fitted.best_iteration}
+
+
+def tune_lightgbm(tables, spec, trials, sample_rows, seed=0):
+  """The LightGBM settings a ``trials``-trial search (:func:`trainer.boosting.tune`)
+  chooses by eval AUC, training on at most ``sample_rows`` of the training rows (a seeded
+  sample) and early-stopping on the whole eval split; and the trials' record."""
+  from trainer import boosting
+  names = [f.name for f in spec.categorical + spec.numeric + spec.sequence]
+  train = tables['train']
+  if train.num_rows > sample_rows:
+    keep = np.sort(np.random.default_rng(seed).choice(train.num_rows, sample_rows,
+                                                      replace=False))
+    train = train.take(keep)
+  cols = {'train': boosting.columns_of(train, names),
+          'eval': boosting.columns_of(tables['eval'], names)}
+  y = {'train': bench_models._label(train, spec.primary_label),
+       'eval': bench_models._label(tables['eval'], spec.primary_label)}
+  encoder = boosting.Encoder.fit(cols['train'], spec)
+  fitted = boosting.tune(encoder, cols['train'], y['train'], cols['eval'], y['eval'],
+                         trials, seed, log=lambda m: print('   ' + m, flush=True))
+  record = [{'params': f.params, 'eval_auc': f.eval_auc, 'rounds': f.best_iteration,
+             'seconds': f.seconds} for f in fitted]
+  return fitted[0].params, record
 
 
 def ensemble(a, b, y_eval):
@@ -176,7 +213,7 @@ def ensemble(a, b, y_eval):
 
 
 def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, results,
-                gbdt_config=None):
+                gbdt_config=None, lgb_params=None):
   from sklearn.metrics import roc_auc_score
   from transform import local
   y = {k: bench_models._label(tables[k], spec.primary_label) for k in ('eval', 'test')}
@@ -185,14 +222,22 @@ def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, 
         f'{tables["eval"].num_rows}, test {tables["test"].num_rows} rows '
         f'({positives} positives)', flush=True)
   paths = local.transform_tables(tables, spec, os.path.join(workdir, 'transformed'))
-  runs = {'lightgbm': run_lightgbm(tables, spec),
-          'tfdf_gbt': run_trainer('gbdt', 'gbdt', spec, tables, paths, workdir, train,
-                                  {'gbdt': gbdt_config or {}})}
-  for name in deep_models:
-    runs[name] = run_trainer('deep', name, spec, tables, paths, workdir, train)
+  runs = {'lightgbm': run_lightgbm(tables, spec)}
+  if lgb_params is not None:
+    runs[TUNED] = run_lightgbm(tables, spec, lgb_params)
+  runs['tfdf_gbt'] = run_trainer('gbdt', 'gbdt', spec, tables, paths, workdir, train,
+                                 {'gbdt': gbdt_config or {}})
+  # deep_models: row names of --models, or {row name: trainer settings} (--variants).
+  variants = deep_models if isinstance(deep_models, dict) else {n: {} for n in deep_models}
+  for name, extra in variants.items():
+    extra = dict(extra)
+    model = extra.pop('model', name)
+    runs[name] = run_trainer('deep', model, spec, tables, paths,
+                             os.path.join(workdir, 'runs', name.replace('/', '_')), train,
+                             extra)
   best = max(deep_models, key=lambda n: roc_auc_score(y['eval'], runs[n]['eval']))
   runs[BEST] = runs[best]
-  for gb in ('tfdf_gbt', 'lightgbm'):
+  for gb in ('tfdf_gbt', TUNED if TUNED in runs else 'lightgbm'):
     runs[f'ensemble({BEST}+{gb})'] = ensemble(runs[best], runs[gb], y['eval'])
   print(f'   {BEST} (by eval AUC): {best}', flush=True)
   rows = [{'dataset': dataset, 'model': best, 'split': split_name, 'metric': CHOSEN,
@@ -210,20 +255,34 @@ def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, 
   rows.append({'dataset': dataset, 'model': 'all', 'split': split_name,
                'metric': 'test_rows', 'value': tables['test'].num_rows, 'unit': 'rows'})
   if 'true_ctr' in tables['test'].column_names:   # the generated data: Bayes-optimal
+    from bench import oracle
     p = tables['test'].column('true_ctr').to_numpy().astype(np.float64)
-    q = bench_models.quality(y['test'], p)
-    for metric in ('auc', 'logloss'):
-      rows.append({'dataset': dataset, 'model': BAYES, 'split': split_name,
-                   'metric': metric, 'value': q[metric], 'unit': ''})
+    ceilings = {BAYES: p}
+    for model, ids in ((ORACLE, True), (ORACLE_GLOBAL, False)):
+      ceilings[model] = oracle.fit(tables, spec.primary_label.column, ids=ids)['test']
+    for model, q in ceilings.items():
+      m = bench_models.quality(y['test'], q)
+      m['expected_auc'] = expected_auc(p, q)
+      print(f'   {model:>28}: ' + ', '.join(f'{k} {v:.4f}' for k, v in m.items()), flush=True)
+      for metric in ('auc', 'logloss', 'expected_auc'):
+        rows.append({'dataset': dataset, 'model': model, 'split': split_name,
+                     'metric': metric, 'value': m[metric], 'unit': ''})
+    for name, r in runs.items():
+      rows.append({'dataset': dataset, 'model': name, 'split': split_name,
+                   'metric': 'expected_auc', 'value': expected_auc(p, r['test']),
+                   'unit': ''})
   results.extend(rows)
   shutil.rmtree(workdir, ignore_errors=True)
+
+
+RECORDS = (CHOSEN, 'search')     # rows that record a choice, not a measurement
 
 
 def summarize(results):
   """``<metric>_mean`` / ``_std`` rows (split ``all``) per dataset and model."""
   groups = {}
   for r in results:
-    if r['split'] != 'all' and r['metric'] != CHOSEN:
+    if r['split'] != 'all' and r['metric'] not in RECORDS:
       groups.setdefault((r['dataset'], r['model'], r['metric'], r['unit']), []).append(
           r['value'])
   out = []
@@ -239,9 +298,25 @@ def summarize(results):
   return out
 
 
+def paired(results, dataset, model, reference, metric):
+  """(mean, standard error) over splits of ``model``'s ``metric`` minus ``reference``'s,
+  on the splits both have; None when they share none."""
+  per = {}
+  for r in results:
+    if r['dataset'] == dataset and r['metric'] == metric and r['split'] != 'all':
+      per.setdefault(r['split'], {})[r['model']] = r['value']
+  d = np.array([v[model] - v[reference] for v in per.values()
+                if model in v and reference in v], np.float64)
+  if not len(d):
+    return None
+  return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+
+
 def markdown(results, commands):
   """The docs tables: one per dataset, mean ± std over its splits, each with the command
-  and date that produced it (``commands``: dataset -> {'command', 'date'})."""
+  and date that produced it (``commands``: dataset -> {'command', 'date'}), and each
+  model's paired difference to the strongest LightGBM row (tuned where it ran) with its
+  paired standard error over the splits."""
   summary = {(r['dataset'], r['model'], r['metric']): r['value']
              for r in results if r['split'] == 'all'}
   datasets = list(dict.fromkeys(r['dataset'] for r in results))
@@ -255,16 +330,23 @@ def markdown(results, commands):
     bayes = summary.get((d, BAYES, 'auc_mean'))   # the generated data's known optimum
     chosen = ', '.join(f'{r["split"]}: {r["model"]}' for r in results
                        if r['dataset'] == d and r['metric'] == CHOSEN)
+    search = next((r for r in results if r['dataset'] == d and r['metric'] == 'search'),
+                  None)
+    ref = TUNED if (d, TUNED, 'auc_mean') in summary else 'lightgbm'
     lines += [f'**{d}** ({n} splits; test positives per split: {positives}). '
               f'Command: `{c.get("command")}` ({c.get("date")}).'
-              + (f' `{BEST}` chosen by eval AUC: {chosen}.' if chosen else ''), '',
-              '| model | AUC | logloss | ECE before cal. | ECE after cal. | train s | '
-              'AUC − LightGBM | logloss − LightGBM |' + (' AUC − Bayes |' if bayes else ''),
-              '|---|---|---|---|---|---|---|---|' + ('---|' if bayes else '')]
+              + (f' `{BEST}` chosen by eval AUC: {chosen}.' if chosen else '')]
+    if search:
+      params = ', '.join(f'{k} {v:.3g}' if isinstance(v, float) else f'{k} {v}'
+                         for k, v in search['chosen'].items())
+      lines += ['', f'`{TUNED}`: a {int(search["value"])}-trial search on {search["split"]} '
+                f'({search["train_rows"]} training rows), chosen by eval AUC: {params}.']
+    lines += ['', '| model | AUC | logloss | ECE before cal. | ECE after cal. | train s | '
+              f'AUC − {ref} (paired SE) | logloss − {ref} (paired SE) |'
+              + (' AUC − Bayes | expected AUC (true p) |' if bayes else ''),
+              '|---|---|---|---|---|---|---|---|' + ('---|---|' if bayes else '')]
     models = list(dict.fromkeys(r['model'] for r in results if r['dataset'] == d
-                                and r['model'] != 'all' and r['metric'] != CHOSEN))
-    ref_auc = summary.get((d, 'lightgbm', 'auc_mean'))
-    ref_ll = summary.get((d, 'lightgbm', 'logloss_mean'))
+                                and r['model'] != 'all' and r['metric'] not in RECORDS))
 
     def cell(model, metric, digits=4):
       mean = summary.get((d, model, f'{metric}_mean'))
@@ -273,15 +355,18 @@ def markdown(results, commands):
       std = summary.get((d, model, f'{metric}_std'), 0.0)
       return f'{mean:.{digits}f} ± {std:.{digits}f}'
 
+    def diff(model, metric):
+      pd = paired(results, d, model, ref, metric)
+      return '' if pd is None else f'{pd[0]:+.4f} ({pd[1]:.4f})'
+
     for m in models:
-      auc, ll = summary.get((d, m, 'auc_mean')), summary.get((d, m, 'logloss_mean'))
+      auc = summary.get((d, m, 'auc_mean'))
       lines.append(
           f'| {m} | {cell(m, "auc")} | {cell(m, "logloss")} | {cell(m, "ece_before")} | '
-          f'{cell(m, "ece_after")} | {cell(m, "train_s", 1)} | '
-          + (f'{auc - ref_auc:+.4f}' if auc is not None and ref_auc is not None else '')
-          + ' | '
-          + (f'{ll - ref_ll:+.4f}' if ll is not None and ref_ll is not None else '') + ' |'
-          + ((f' {auc - bayes:+.4f} |' if auc is not None else ' |') if bayes else ''))
+          f'{cell(m, "ece_after")} | {cell(m, "train_s", 1)} | {diff(m, "auc")} | '
+          f'{diff(m, "logloss")} |'
+          + ((f' {auc - bayes:+.4f} |' if auc is not None else ' |')
+             + f' {cell(m, "expected_auc")} |' if bayes else ''))
     lines.append('')
   return '\n'.join(lines)
 
@@ -336,6 +421,16 @@ def main(argv=None):
                  'instead of one random split per seed')
   p.add_argument('--gbdt-config', default='{}',
                  help='JSON of trainer.gbdt.GbdtConfig settings for tfdf_gbt')
+  p.add_argument('--variants', default='',
+                 help='JSON {row name: trainer settings (custom_config keys: model, '
+                 'model_config, optimizer, ...)}: deep rows run instead of --models (the '
+                 'ablation table); best_deep is chosen among them')
+  p.add_argument('--lgb-trials', type=int, default=30,
+                 help='trials of the LightGBM search (on the first split; 0: no '
+                 'lightgbm_tuned row)')
+  p.add_argument('--tune-rows', type=int, default=200_000,
+                 help='the search trains on a seeded sample of at most this many of the '
+                 'first split\'s training rows')
   p.add_argument('--no-docs', action='store_true', help='do not rewrite docs/BENCHMARKS.md')
   args = p.parse_args(argv)
   try:
@@ -350,6 +445,14 @@ def main(argv=None):
   logging.set_verbosity(logging.ERROR)
   from pipeline import configs
   from transform import feature_spec as fs
+  deep = args.models
+  if args.variants:
+    try:
+      deep = json.loads(args.variants)
+      assert isinstance(deep, dict) and all(isinstance(v, dict) for v in deep.values())
+    except (ValueError, AssertionError):
+      p.error('--variants: a JSON object of {row name: {settings}}')
+    args.models = sorted({v.get('model', 'dnn') for v in deep.values()})
   unknown = set(args.models) - set(configs.MODEL_NAMES)
   if unknown:
     p.error(f'unknown model(s) {sorted(unknown)}; choose from {list(configs.MODEL_NAMES)}')
@@ -371,10 +474,20 @@ def main(argv=None):
     if args.passes is not None:
       train['passes'] = args.passes
     results = []
+    lgb_params = None
     for name, tables in splits(dataset, table, args.seeds, args.folds, args.cv):
+      if lgb_params is None and args.lgb_trials:
+        # The search runs on the first split only; its choice is applied to every split.
+        print(f'== {dataset}: LightGBM search, {args.lgb_trials} trials on {name}',
+              flush=True)
+        lgb_params, record = tune_lightgbm(tables, spec, args.lgb_trials, args.tune_rows)
+        results.append({'dataset': dataset, 'model': TUNED, 'split': name,
+                        'metric': 'search', 'value': len(record), 'unit': 'trials',
+                        'chosen': lgb_params, 'trials': record,
+                        'train_rows': min(args.tune_rows, tables['train'].num_rows)})
       workdir = tempfile.mkdtemp(prefix='bench_quality_')
-      bench_split(dataset, name, tables, spec, args.models, workdir, train, results,
-                  gbdt_config)
+      bench_split(dataset, name, tables, spec, deep, workdir, train, results,
+                  gbdt_config, lgb_params)
     # Written per dataset, so a long run keeps what it finished.
     path = write_results('quality', results + summarize(results), merge_by='dataset')
     print('wrote', path)

@@ -56,8 +56,8 @@ def test_ensemble_averages_logits_and_calibrates_on_eval():
 
 def test_summary_and_docs_table():
   rows = []
-  for split, (auc, pos) in {'seed=0': (0.70, 10), 'seed=1': (0.74, 12)}.items():
-    for model, delta in (('lightgbm', 0.0), ('dnn', 0.01)):
+  for split, (auc, pos, gain) in {'seed=0': (0.70, 10, 0.01), 'seed=1': (0.74, 12, 0.03)}.items():
+    for model, delta in (('lightgbm', 0.0), ('dnn', gain)):
       rows += [{'dataset': 'd', 'model': model, 'split': split, 'metric': 'auc',
                 'value': auc + delta, 'unit': ''},
                {'dataset': 'd', 'model': model, 'split': split, 'metric': 'logloss',
@@ -70,13 +70,46 @@ def test_summary_and_docs_table():
                  'metric': 'auc', 'value': 0.8, 'unit': ''})
   summary = {(r['model'], r['metric']): r['value'] for r in quality.summarize(rows)}
   assert ('dnn', quality.CHOSEN + '_mean') not in summary   # a record, not a metric
-  assert summary[('dnn', 'auc_mean')] == pytest.approx(0.73)
-  assert summary[('dnn', 'auc_std')] == pytest.approx(np.std([0.71, 0.75], ddof=1))
+  assert summary[('dnn', 'auc_mean')] == pytest.approx(0.74)
+  assert summary[('dnn', 'auc_std')] == pytest.approx(np.std([0.71, 0.77], ddof=1))
   assert summary[('lightgbm', 'auc_n')] == 2
+  # Paired over splits: differences 0.01 and 0.03, mean 0.02, SE std / sqrt(2) = 0.01.
+  mean, se = quality.paired(rows, 'd', 'dnn', 'lightgbm', 'auc')
+  assert mean == pytest.approx(0.02) and se == pytest.approx(0.01)
+  assert quality.paired(rows, 'd', 'dnn', 'absent', 'auc') is None
   text = quality.markdown(rows + quality.summarize(rows),
                           {'d': {'command': 'python -m bench.quality', 'date': 'today'}})
   assert 'seed=0: 10, seed=1: 12' in text
+  assert 'AUC − lightgbm (paired SE)' in text               # no tuned row: the default
   dnn = next(l for l in text.splitlines() if l.startswith('| dnn '))
-  assert '0.7300 ± 0.0283' in dnn and '+0.0100' in dnn and '-0.0100' in dnn
-  assert dnn.endswith('| -0.0700 |')   # AUC − Bayes: 0.73 − 0.80
-  assert 'chosen by eval AUC: seed=0: dnn, seed=1: dnn' in text
+  assert '0.7400 ± 0.0424' in dnn and '+0.0200 (0.0100)' in dnn and '-0.0200 (0.0100)' in dnn
+
+
+def test_tuned_lightgbm_is_the_reference_when_it_ran():
+  rows = []
+  for split, gain in (('seed=0', 0.01), ('seed=1', 0.02)):
+    for model, auc in (('lightgbm', 0.70), (quality.TUNED, 0.70 + gain), ('dnn', 0.75)):
+      rows.append({'dataset': 'd', 'model': model, 'split': split, 'metric': 'auc',
+                   'value': auc, 'unit': ''})
+  rows.append({'dataset': 'd', 'model': quality.TUNED, 'split': 'seed=0', 'metric': 'search',
+               'value': 30, 'unit': 'trials', 'chosen': {'num_leaves': 63,
+                                                         'learning_rate': 0.0312},
+               'trials': [], 'train_rows': 1000})
+  text = quality.markdown(rows + quality.summarize(rows), {})
+  assert f'AUC − {quality.TUNED} (paired SE)' in text
+  assert 'a 30-trial search on seed=0 (1000 training rows)' in text
+  assert 'num_leaves 63, learning_rate 0.0312' in text
+  assert not any(l.startswith(f'| {quality.TUNED} ') and 'search' in l
+                 for l in text.splitlines())                 # a record, not a row
+  dnn = next(l for l in text.splitlines() if l.startswith('| dnn '))
+  assert '+0.0350 (0.0050)' in dnn
+
+
+def test_expected_auc_is_the_auc_averaged_over_label_draws():
+  rng = np.random.default_rng(0)
+  p = rng.beta(1, 20, 400)
+  q = p + rng.normal(0, 0.02, 400)
+  from sklearn.metrics import roc_auc_score
+  draws = [roc_auc_score(y, q) for y in (rng.random((300, 400)) < p)]
+  assert quality.expected_auc(p, q) == pytest.approx(np.mean(draws), abs=0.01)
+  assert quality.expected_auc(p, p) > quality.expected_auc(p, q)

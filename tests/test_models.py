@@ -44,6 +44,8 @@ def _data(n, seed=0):
 
 PARAMETER_COUNTS = {
     'dnn': (dnn.DnnConfig(hidden_units=(32, 16)), dnn.parameter_count),
+    'dnn_periodic': (dnn.DnnConfig(hidden_units=(32, 16), numeric_encoding='periodic',
+                                   numeric_frequencies=4), dnn.parameter_count),
     'dcn_v2': (dcn_v2.DcnV2Config(projection_dim=4, hidden_units=(16,)),
                dcn_v2.parameter_count),
     'deepfm': (deepfm.DeepFmConfig(hidden_units=(16,)), deepfm.parameter_count),
@@ -57,12 +59,13 @@ PARAMETER_COUNTS = {
 @pytest.mark.parametrize('name', sorted(PARAMETER_COUNTS))
 def test_parameter_count_matches_configuration(name):
   config, count = PARAMETER_COUNTS[name]
-  model = models.build(name, SPEC, CARDS, config, core.HeadConfig(tasks='primary'))
+  model = models.build(name.split('_periodic')[0], SPEC, CARDS, config,
+                       core.HeadConfig(tasks='primary'))
   assert model.core.count_params() == count(SPEC, CARDS, config)
 
 
 def test_parameter_counts_cover_every_model():
-  assert set(PARAMETER_COUNTS) == set(models.MODELS)
+  assert set(PARAMETER_COUNTS) - {'dnn_periodic'} == set(models.MODELS)
 
 
 def test_unknown_settings_are_named():
@@ -139,6 +142,51 @@ def test_field_embedding_shares_the_target_table_and_masks_padding():
   a = layer({**{k: v[:1] for k, v in feats.items()}, 's_xf': seq})
   b = layer({**{k: v[:1] for k, v in other_pad.items()}, 's_xf': seq})
   np.testing.assert_allclose(a, b)
+
+
+def test_periodic_numeric_embedding_moves_non_monotonically_and_round_trips():
+  layer = FieldEmbedding(SPEC.to_dict(), CARDS, dim=8, numeric_encoding='periodic',
+                         numeric_frequencies=6, numeric_sigma=1.0)
+  feats, _ = _data(64)
+  grid = np.linspace(-3, 3, 64).astype(np.float32)
+  vec = layer({**feats, 'x_xf': grid}).numpy()[:, 3]          # the numeric field
+  linear = FieldEmbedding(SPEC.to_dict(), CARDS, dim=8)
+  lin = linear({**feats, 'x_xf': grid}).numpy()[:, 3]
+  steps = np.sign(np.diff(vec, axis=0))
+  # A linear field's coordinates are monotone in x; periodic ones turn (measured: 8 of 8
+  # coordinates change direction at sigma 1).
+  assert all(len(set(np.sign(np.diff(lin[:, j]))) - {0}) == 1 for j in range(8))
+  assert sum(len(set(steps[:, j]) - {0}) > 1 for j in range(8)) >= 4
+  clone = FieldEmbedding.from_config(layer.get_config())
+  clone({**feats, 'x_xf': grid})
+  clone.set_weights(layer.get_weights())
+  np.testing.assert_allclose(clone({**feats, 'x_xf': grid}).numpy()[:, 3], vec, rtol=1e-6)
+  with pytest.raises(ValueError, match='numeric_encoding'):
+    FieldEmbedding(SPEC.to_dict(), CARDS, numeric_encoding='buckets')
+
+
+@pytest.mark.parametrize('embedding_optimizer,rows_move', [('same', True),
+                                                           ('adagrad', False)])
+def test_embedding_rows_move_only_when_looked_up_under_adagrad(embedding_optimizer,
+                                                               rows_move):
+  """Adam's moments decay for every row, so a row keeps moving on its momentum after
+  the batch that looked it up; Adagrad (embedding_optimizer) leaves it where it was."""
+  opt = optimization.OptimizerConfig(embedding_optimizer=embedding_optimizer)
+  # No L2: its gradient would move every row (the shrinkage it is there for).
+  model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(8,), embedding_l2=0.0),
+                       core.HeadConfig(tasks='primary'), optimizer=opt)
+  feats, labels = _data(32)
+  first = {**feats, 'u_xf': np.full(32, 7)}
+  later = {**feats, 'u_xf': np.full(32, 9)}
+  model.train_on_batch(first, {'clicked_xf': labels['clicked_xf']})
+  table = model.core.get_layer('fields').tables['u'].embeddings
+  row7, row9 = table.numpy()[7].copy(), table.numpy()[9].copy()
+  model.train_on_batch(later, {'clicked_xf': labels['clicked_xf']})
+  moved = np.abs(table.numpy()[7] - row7).max()
+  assert (moved > 1e-5) == rows_move, moved
+  assert np.abs(table.numpy()[9] - row9).max() > 1e-5         # the looked-up row did move
+  with pytest.raises(ValueError, match='embedding_optimizer'):
+    optimization.OptimizerConfig(embedding_optimizer='ftrl')
 
 
 def test_target_attention_ignores_masked_positions():

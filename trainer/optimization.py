@@ -26,6 +26,7 @@ import tf_keras as keras  # noqa: E402
 
 OPTIMIZERS = ('adam', 'adamw')
 SCHEDULES = ('constant', 'cosine_restarts')
+EMBEDDING_OPTIMIZERS = ('same', 'adagrad', 'sgd')
 
 
 @dataclasses.dataclass
@@ -41,6 +42,13 @@ class OptimizerConfig:
   clipnorm: Optional[float] = None         # global gradient-norm bound
   swa_start_epoch: Optional[int] = None    # null: no weight averaging
   mixed_precision: bool = False
+  # The embedding tables' own optimiser: 'same' (the one above) or 'adagrad' / 'sgd' at
+  # embedding_learning_rate (see make_optimizer).
+  embedding_optimizer: str = 'adagrad'
+  embedding_learning_rate: float = 0.05
+  # Adagrad's accumulator starts here (Keras' default is 0.1: with a batch-mean loss a
+  # table row's gradient is ~1/batch, so 0.1 froze the tables; see make_optimizer).
+  embedding_initial_accumulator: float = 1e-6
 
   def __post_init__(self):
     if self.optimizer not in OPTIMIZERS:
@@ -49,6 +57,12 @@ class OptimizerConfig:
       raise ValueError(f'unknown schedule {self.schedule!r}; choose from {SCHEDULES}')
     if self.learning_rate <= 0:
       raise ValueError(f'learning_rate must be positive, got {self.learning_rate}')
+    if self.embedding_optimizer not in EMBEDDING_OPTIMIZERS:
+      raise ValueError(f'unknown embedding_optimizer {self.embedding_optimizer!r}; choose '
+                       f'from {EMBEDDING_OPTIMIZERS}')
+    if self.embedding_learning_rate <= 0:
+      raise ValueError('embedding_learning_rate must be positive, got '
+                       f'{self.embedding_learning_rate}')
 
 
 def learning_rate(config: OptimizerConfig):
@@ -59,18 +73,68 @@ def learning_rate(config: OptimizerConfig):
   return config.learning_rate
 
 
+def is_embedding_table(variable) -> bool:
+  return variable.name.split('/')[-1].startswith('embeddings')
+
+
 def make_optimizer(config: OptimizerConfig, model: Optional[keras.Model] = None
                    ) -> keras.optimizers.Optimizer:
   """The optimiser of ``config``. With ``adamw`` and a built ``model``, embedding tables and
-  biases are excluded from weight decay."""
+  biases are excluded from weight decay.
+
+  With ``embedding_optimizer`` other than ``same`` (and a ``model``) the embedding tables
+  of ``model`` get their own optimiser, composed with Adam for every other weight by TFRS's
+  ``CompositeOptimizer``. Adam moves a row that a batch rarely looks up by a full-sized,
+  normalised step each time, and (its moments decay densely) keeps moving it on its
+  momentum for steps after: the rows of rare ids memorise their few labels. Adagrad's
+  step shrinks with the row's accumulated squared gradient and has no momentum, so a row
+  moves only when it is looked up (the choice of sparse CTR models since Wide & Deep).
+  """
   lr = learning_rate(config)
   kwargs = {'global_clipnorm': config.clipnorm} if config.clipnorm else {}
+  if config.embedding_optimizer != 'same' and model is not None:
+    legacy = keras.optimizers.legacy
+    clip = {'clipnorm': config.clipnorm} if config.clipnorm else {}
+    sparse = (legacy.Adagrad(config.embedding_learning_rate,
+                             initial_accumulator_value=config.embedding_initial_accumulator,
+                             **clip)
+              if config.embedding_optimizer == 'adagrad'
+              else legacy.SGD(config.embedding_learning_rate, **clip))
+    if config.optimizer == 'adamw':
+      dense = keras.optimizers.AdamW(lr, weight_decay=config.weight_decay, **kwargs)
+      dense.exclude_from_weight_decay(var_names=['bias', 'numeric_'])
+    else:
+      dense = legacy.Adam(lr, **clip)
+    return _Composite([
+        (dense, lambda: [v for v in model.trainable_variables if not is_embedding_table(v)]),
+        (sparse, lambda: [v for v in model.trainable_variables if is_embedding_table(v)]),
+    ])
   if config.optimizer == 'adamw':
     opt = keras.optimizers.AdamW(lr, weight_decay=config.weight_decay, **kwargs)
     if model is not None:
       opt.exclude_from_weight_decay(var_names=['embeddings', 'bias', 'numeric_'])
     return opt
   return keras.optimizers.Adam(lr, **kwargs)
+
+
+def _composite_class():
+  import tensorflow as tf
+  import tensorflow_recommenders as tfrs
+
+  class Composite(tfrs.experimental.optimizers.CompositeOptimizer):
+    """TFRS's ``CompositeOptimizer``, whose ``apply_gradients`` also returns an op (Keras'
+    loss-scale optimiser, under mixed precision, conditions on it)."""
+
+    def apply_gradients(self, grads_and_vars, name=None,
+                        experimental_aggregate_gradients=True):
+      super().apply_gradients(grads_and_vars, name, experimental_aggregate_gradients)
+      return tf.no_op()
+
+  return Composite
+
+
+def _Composite(optimizers_and_vars):  # noqa: N802  (a class, built on first use)
+  return _composite_class()(optimizers_and_vars)
 
 
 def set_mixed_precision(enabled: bool) -> None:

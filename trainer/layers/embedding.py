@@ -14,8 +14,14 @@ fields) or as a set (FM, AutoInt, DCN) need a [batch, fields, dim] tensor.
   gives the sequence a ``target`` field. A sequence with a target *shares* that field's
   table (row 0 is padding, the field's id ``i`` is row ``i + 1``), so a history token and
   the candidate that equal each other embed to the same vector.
-* numeric: ``x * v_f + u_f``, a learned direction and offset per field, so the z-scored
-  value sets the vector's position along the field's own axis.
+* numeric (``numeric_encoding``): ``linear``, ``x * v_f + u_f``, a learned direction and
+  offset per field, so the z-scored value sets the vector's position along the field's
+  own axis; or ``periodic``, ``ReLU(W_f [sin(2 pi c_f x), cos(2 pi c_f x)] + b_f)`` with
+  ``numeric_frequencies`` learned frequencies ``c_f`` per field, drawn from
+  ``N(0, numeric_sigma)`` (the PLR embedding of Gorishniy et al., 2022, "On Embeddings for
+  Numerical Features in Tabular Deep Learning"), plus the linear term, so a field's vector
+  can move non-monotonically with its value (thresholds, peaks) before any interaction
+  layer sees it.
 
 Fields come in the spec's order: categorical, numeric, sequence. ``dropout`` drops whole
 fields (embedding dropout) while training.
@@ -29,6 +35,7 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, List  # noqa: E402
 
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
@@ -37,6 +44,7 @@ from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
 SEQUENCE_ENCODERS = ('mean', 'attention')
+NUMERIC_ENCODINGS = ('linear', 'periodic')
 
 
 class MaskedMeanPooling(keras.layers.Layer):
@@ -82,15 +90,29 @@ class FieldEmbedding(keras.layers.Layer):
       target; a masked mean otherwise).
     attention_heads: heads of the target attention.
     dropout: probability of dropping a whole field's vector while training.
+    numeric_encoding: ``linear`` or ``periodic`` (see the module docstring).
+    numeric_frequencies: learned frequencies per numeric field (``periodic``).
+    numeric_sigma: standard deviation of their initial values (``periodic``).
   """
 
   def __init__(self, spec: Dict, cardinalities: Dict[str, int], dim: int = 16,
                l2: float = 0.0, adaptive: bool = False, sequence_encoder: str = 'mean',
-               attention_heads: int = 2, dropout: float = 0.0, **kwargs):
+               attention_heads: int = 2, dropout: float = 0.0,
+               numeric_encoding: str = 'linear', numeric_frequencies: int = 16,
+               numeric_sigma: float = 0.5, **kwargs):
     super().__init__(**kwargs)
     if sequence_encoder not in SEQUENCE_ENCODERS:
       raise ValueError(f'sequence_encoder must be one of {SEQUENCE_ENCODERS}, got '
                        f'{sequence_encoder!r}')
+    if numeric_encoding not in NUMERIC_ENCODINGS:
+      raise ValueError(f'numeric_encoding must be one of {NUMERIC_ENCODINGS}, got '
+                       f'{numeric_encoding!r}')
+    if numeric_frequencies < 1 or numeric_sigma <= 0:
+      raise ValueError('numeric_frequencies must be at least 1 and numeric_sigma positive, '
+                       f'got {numeric_frequencies} and {numeric_sigma}')
+    self.numeric_encoding = numeric_encoding
+    self.numeric_frequencies = numeric_frequencies
+    self.numeric_sigma = numeric_sigma
     self.spec_dict = spec
     self.cardinalities = dict(cardinalities)
     self.dim = dim
@@ -137,6 +159,16 @@ class FieldEmbedding(keras.layers.Layer):
           initializer=keras.initializers.RandomNormal(stddev=0.05), regularizer=reg)
       self.numeric_offset = self.add_weight('numeric_offset', shape=(n_numeric, self.dim),
                                             initializer='zeros')
+      if self.numeric_encoding == 'periodic':
+        k = self.numeric_frequencies
+        self.numeric_frequency = self.add_weight(
+            'numeric_frequency', shape=(n_numeric, k),
+            initializer=keras.initializers.RandomNormal(stddev=self.numeric_sigma))
+        self.numeric_periodic = self.add_weight(
+            'numeric_periodic', shape=(n_numeric, 2 * k, self.dim),
+            initializer=keras.initializers.GlorotUniform(), regularizer=reg)
+        self.numeric_periodic_bias = self.add_weight(
+            'numeric_periodic_bias', shape=(n_numeric, self.dim), initializer='zeros')
     self.field_dropout = keras.layers.Dropout(self.dropout, noise_shape=(None, None, 1))
     super().build(input_shape)
 
@@ -158,6 +190,11 @@ class FieldEmbedding(keras.layers.Layer):
       x = tf.stack([tf.cast(inputs[transformed_name(f.name)], self.compute_dtype)
                     for f in self._spec.numeric], axis=1)                # [b, n]
       numeric = x[:, :, None] * self.numeric_direction[None] + self.numeric_offset[None]
+      if self.numeric_encoding == 'periodic':
+        angle = 2 * np.pi * x[:, :, None] * self.numeric_frequency[None]   # [b, n, k]
+        waves = tf.concat([tf.sin(angle), tf.cos(angle)], axis=-1)        # [b, n, 2k]
+        numeric += tf.nn.relu(tf.einsum('bnk,nkd->bnd', waves, self.numeric_periodic)
+                              + self.numeric_periodic_bias[None])
       fields.extend(tf.unstack(numeric, axis=1))
     for f in self._spec.sequence:
       ids = inputs[transformed_name(f.name)]
@@ -173,5 +210,8 @@ class FieldEmbedding(keras.layers.Layer):
     config = super().get_config()
     config.update(spec=self.spec_dict, cardinalities=self.cardinalities, dim=self.dim,
                   l2=self.l2, adaptive=self.adaptive, sequence_encoder=self.sequence_encoder,
-                  attention_heads=self.attention_heads, dropout=self.dropout)
+                  attention_heads=self.attention_heads, dropout=self.dropout,
+                  numeric_encoding=self.numeric_encoding,
+                  numeric_frequencies=self.numeric_frequencies,
+                  numeric_sigma=self.numeric_sigma)
     return config

@@ -83,6 +83,7 @@ def build(name: str, spec: fs.FeatureSpec, cards: Dict[str, int], config=None,
   _, tasks = core.task_layout(spec, heads.tasks)
   inputs = build_inputs(spec)
   body = MODELS[name][1](inputs, spec, cards, config, sum(t.head for t in tasks))
+  body = core.add_wide(inputs, body, spec, cards, config)
   core_model = core.build_core(inputs, body, spec, heads, name)
   model = core.CTRModel(core_model, tasks, loss, heads.uncertainty_weighting, class_weights)
   model.compile(optimizer=optimization.make_optimizer(optimizer, model))

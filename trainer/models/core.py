@@ -254,11 +254,31 @@ class CTRModel(keras.Model):
 class EmbeddingConfig:
   """Embedding settings every architecture shares (fields of each model's config)."""
   embedding_dim: int = 16
-  embedding_l2: float = 0.0
+  embedding_l2: float = 1e-4              # L2 on every table (MAP shrinkage of rare ids)
   embedding_dropout: float = 0.0          # drops whole fields while training
   adaptive_embeddings: bool = False       # per-field widths from vocabulary size
   sequence_encoder: str = 'attention'     # attention (where the spec names a target) | mean
   attention_heads: int = 2
+  numeric_encoding: str = 'linear'        # linear | periodic (FieldEmbedding)
+  numeric_frequencies: int = 16
+  numeric_sigma: float = 0.5
+  wide: bool = True                       # add trainer.layers.wide.WideCrossLogit
+  wide_max_cells: int = 20_000            # largest crossed column of the wide part
+  wide_l2: float = 1e-4
+
+
+def add_wide(inputs, body: Body, spec: fs.FeatureSpec, cards: Dict[str, int],
+             config: EmbeddingConfig) -> Body:
+  """``body`` with the wide logit (:class:`trainer.layers.wide.WideCrossLogit`) added to
+  its own, when ``config.wide``."""
+  if not config.wide:
+    return body
+  from trainer.layers.wide import WideCrossLogit
+  wide = WideCrossLogit(spec.to_dict(), cards, config.wide_max_cells, config.wide_l2,
+                        name='wide')(inputs)
+  logit = wide if body.logit is None else keras.layers.Add(name='deep_wide_logit')(
+      [body.logit, wide])
+  return Body(body.rep, logit)
 
 
 def embed_fields(inputs, spec: fs.FeatureSpec, cards: Dict[str, int],
@@ -268,7 +288,10 @@ def embed_fields(inputs, spec: fs.FeatureSpec, cards: Dict[str, int],
                         adaptive=config.adaptive_embeddings,
                         sequence_encoder=config.sequence_encoder,
                         attention_heads=config.attention_heads,
-                        dropout=config.embedding_dropout, name=name)(inputs)
+                        dropout=config.embedding_dropout,
+                        numeric_encoding=config.numeric_encoding,
+                        numeric_frequencies=config.numeric_frequencies,
+                        numeric_sigma=config.numeric_sigma, name=name)(inputs)
 
 
 def mlp(x, units: Sequence[int], dropout: float, name: str, l2: float = 0.0):
@@ -302,11 +325,17 @@ def embedding_parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int],
   """Parameters of :func:`embed_fields` (a test checks it against Keras)."""
   d = config.embedding_dim
   total = 2 * len(spec.numeric) * d
+  if config.numeric_encoding == 'periodic':
+    k = config.numeric_frequencies
+    total += len(spec.numeric) * (k + 2 * k * d + d)
   for name, rows in table_sizes(spec, cards).items():
     f = spec.field(name)
     width = (f.embedding_dim or fs.default_embedding_dim(cards[name])
              if config.adaptive_embeddings else d)
     total += rows * width + (width * d if width != d else 0)
+  if config.wide:
+    from trainer.layers import wide
+    total += wide.parameter_count(spec, cards, config.wide_max_cells)
   for q in spec.sequence:
     if q.target and config.sequence_encoder == 'attention':   # TargetAttention, m = 2
       total += ((q.max_len + 1) * d + attention_parameter_count(d, config.attention_heads,

@@ -45,6 +45,6 @@ def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int], config: DeepFmC
   """Parameters with a single task's head (a test checks it against Keras)."""
   n_fields = len(spec.feature_names)
   first = embedding_parameter_count(spec, cards, EmbeddingConfig(
-      embedding_dim=1, sequence_encoder='mean')) + n_fields + 1
+      embedding_dim=1, sequence_encoder='mean', wide=False)) + n_fields + 1
   deep, width = mlp_parameter_count(n_fields * config.embedding_dim, config.hidden_units)
   return embedding_parameter_count(spec, cards, config) + first + deep + width + 1

@@ -1,0 +1,80 @@
+"""trainer/layers/wide.py: the crossed columns, their weights and the config round trip."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from trainer.layers import wide
+from transform import feature_spec as fs
+
+SPEC = fs.from_dict({'labels': ['y'], 'categorical': ['a', 'b', 'big'], 'numeric': ['x']})
+CARDS = {'a': 4, 'b': 6, 'big': 5000}
+
+
+def _inputs(n, rng):
+  return {'a_xf': rng.integers(0, 4, n), 'b_xf': rng.integers(0, 6, n),
+          'big_xf': rng.integers(0, 5000, n), 'x_xf': rng.normal(size=n).astype(np.float32)}
+
+
+def test_crosses_are_the_pairs_that_fit():
+  assert wide.crosses(SPEC, CARDS, 100) == [('a', 'b')]
+  assert wide.crosses(SPEC, CARDS, 20_000) == [('a', 'b'), ('a', 'big')]
+  assert wide.crosses(SPEC, CARDS, 0) == []
+  layer = wide.WideCrossLogit(SPEC.to_dict(), CARDS, 20_000)
+  layer(_inputs(3, np.random.default_rng(0)))
+  assert layer.count_params() == wide.parameter_count(SPEC, CARDS, 20_000)
+  assert layer.count_params() == 4 + 6 + 5000 + 1 + 1 + 24 + 20_000
+
+
+def test_a_cross_cell_gets_its_own_weight():
+  """An effect that lives only in the (a, b) cells: the first-order terms cannot fit it,
+  the crossed column can (sigmoid of the wide logit recovers the cell rates)."""
+  rng = np.random.default_rng(0)
+  cell = rng.normal(0, 1.0, (4, 6))
+  cell -= cell.mean(0, keepdims=True) + cell.mean(1, keepdims=True) - cell.mean()
+
+  def draw(n):
+    x = _inputs(n, rng)
+    z = cell[x['a_xf'], x['b_xf']] - 1.0
+    return x, z, (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.float32)
+
+  x, _, y = draw(40_000)
+  x_test, z, y_test = draw(20_000)
+
+  small = fs.from_dict({'labels': ['y'], 'categorical': ['a', 'b'], 'numeric': ['x']})
+
+  def fitted(max_cells):
+    inputs = {k: keras.Input(shape=(), dtype=tf.float32 if k == 'x_xf' else tf.int64,
+                             name=k) for k in x}
+    out = wide.WideCrossLogit(small.to_dict(), CARDS, max_cells)(inputs)
+    model = keras.Model(inputs, out)
+    model.compile(keras.optimizers.Adam(0.05),
+                  keras.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=1024, epochs=8, verbose=0)
+    return model
+
+  from sklearn.metrics import roc_auc_score
+  truth = roc_auc_score(y_test, z)
+  crossed = roc_auc_score(y_test, fitted(100).predict(x_test, verbose=0).ravel())
+  first_only = roc_auc_score(y_test, fitted(0).predict(x_test, verbose=0).ravel())
+  # Measured on the test rows: truth 0.657, crossed 0.655, first-order only 0.507.
+  assert crossed > truth - 0.01 and first_only < truth - 0.1, (truth, crossed, first_only)
+
+
+def test_config_round_trip_and_save_load(tmp_path):
+  rng = np.random.default_rng(1)
+  x = _inputs(16, rng)
+  layer = wide.WideCrossLogit(SPEC.to_dict(), CARDS, 100, l2=1e-4)
+  inputs = {k: keras.Input(shape=(), dtype=tf.float32 if k == 'x_xf' else tf.int64,
+                           name=k) for k in x}
+  model = keras.Model(inputs, layer(inputs))
+  for w in model.weights:
+    w.assign(tf.random.normal(w.shape))
+  clone = wide.WideCrossLogit.from_config(layer.get_config())
+  assert clone.get_config() == layer.get_config() and clone.pairs == [('a', 'b')]
+  model.save(str(tmp_path / 'm'))
+  loaded = keras.models.load_model(str(tmp_path / 'm'),
+                                   custom_objects={'WideCrossLogit': wide.WideCrossLogit})
+  np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-5)
+  with pytest.raises(ValueError, match='non-negative'):
+    wide.WideCrossLogit(SPEC.to_dict(), CARDS, -1)
