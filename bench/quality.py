@@ -1,7 +1,8 @@
 """Quality: the deep models against LightGBM and TF-DF's GBT, over seeds and folds.
 
     python -m bench.quality [--datasets movielens generated talkingdata]
-        [--seeds 0 1 2] [--folds 5] [--models deepfm dnn] [--rows 1000000] [--no-docs]
+        [--seeds 0 1 2] [--folds 5] [--models deepfm dnn | --ablation | --variants JSON]
+        [--lgb-trials 30] [--tune-rows 200000] [--rows 1000000] [--no-docs]
     python -m bench.quality --data FOLDER --spec SPEC.yaml [--folds 5 | --seeds ...]
 
 Any dataset given as a folder of CSV or Parquet files plus a feature spec runs the same
@@ -20,17 +21,25 @@ Splits (no choice looks at the test rows):
 
 Each split is transformed once by the project's ``preprocessing_fn``; then, in one run:
 
-* ``lightgbm``: the external reference. Raw columns as a LightGBM user feeds them
-  (:func:`bench.models.lightgbm_features`), the parameters of :mod:`bench.models`,
+* ``lightgbm``: the external reference, as a strong user sets it up
+  (:mod:`trainer.boosting`: the raw columns, every categorical a native LightGBM
+  categorical, sequences as counts and multi-hot), LightGBM's default settings,
   early-stopped on the eval split;
+* ``lightgbm_tuned``: the same with the settings a ``--lgb-trials``-trial search chose by
+  eval AUC. The search runs once, on the first split (training on at most
+  ``--tune-rows`` of its training rows), and its choice is applied to every split; the
+  table says which split and how many rows;
 * ``tfdf_gbt``: the pipeline's GBDT baseline, :func:`trainer.gbdt.run_fn`;
 * each deep model of ``--models``: :func:`trainer.task.run_fn` with the training budget
-  of :data:`bench.models.TRAINING` and :data:`bench.models.MODEL_SETTINGS`;
+  of :data:`TRAINING` and :data:`bench.models.MODEL_SETTINGS`; or, with ``--variants``
+  (``--ablation``: :data:`ABLATION`), one row per named set of trainer settings;
 * ``best_deep``: on each split, the deep model with the best *eval* AUC (the choice sees
   eval, not test): the "best deep configuration" measured honestly. The model chosen on
   each split is recorded (metric ``chosen_as_best_deep``, value 1) and named in the table;
-* ``ensemble(best_deep+tfdf_gbt)`` and ``ensemble(best_deep+lightgbm)``: the mean of the
-  two models' logits, Platt-calibrated on the eval split.
+* ``ensemble(best_deep+tfdf_gbt)`` and ``ensemble(best_deep+lightgbm_tuned)``: the mean of
+  the two models' logits, Platt-calibrated on the eval split;
+* on the generated data, three ceilings: ``bayes (true p)``, and :mod:`bench.oracle`'s
+  generator's form fitted from the training clicks, with and without the id effects.
 
 Metrics on each test split: AUC, logloss and ECE (10 equal-width bins) after
 calibration, ECE before it (the model's own output), training seconds (the wall time of
@@ -38,6 +47,11 @@ calibration, ECE before it (the model's own output), training seconds (the wall 
 and the number of test positives. Calibration is what each model ships with: the
 Trainer's fitted head (Platt by default) for ``run_fn`` models; Platt fitted on the
 eval split for LightGBM and the ensembles.
+
+On the generated data every row also gets ``expected_auc``: its AUC expected over the
+test labels' draw from the true probability (:func:`expected_auc`), which ranks models
+with far less noise than one draw. Each row's difference to the strongest LightGBM row is
+paired over the splits, with its standard error.
 
 The table (mean ± std over splits) goes to ``docs/BENCHMARKS.md`` between the
 ``bench.quality`` markers (``--no-docs`` leaves it), the numbers to
@@ -68,6 +82,20 @@ BAYES = 'bayes (true p)'          # the generated data's true click probability 
 TUNED = 'lightgbm_tuned'          # LightGBM with the settings its search chose on eval
 ORACLE = 'oracle (form known)'    # bench/oracle: the generator's form fitted from clicks
 ORACLE_GLOBAL = 'oracle (form known, no ids)'
+
+
+# The ablation (--ablation): the default DNN, the DNN as it was before issue 19, and the
+# default less one lever at a time; DeepFM with the same defaults beside it.
+OLD_DEFAULTS = {'optimizer': {'embedding_optimizer': 'same'},
+                'model_config': {'wide': False, 'embedding_l2': 0.0}}
+ABLATION = {
+    'dnn': {'model': 'dnn'},
+    'dnn (old defaults)': dict(OLD_DEFAULTS, model='dnn'),
+    'dnn - wide': {'model': 'dnn', 'model_config': {'wide': False}},
+    'dnn - adagrad tables': {'model': 'dnn', 'optimizer': {'embedding_optimizer': 'same'}},
+    'dnn - l2': {'model': 'dnn', 'model_config': {'embedding_l2': 0.0, 'wide_l2': 0.0}},
+    'deepfm': {'model': 'deepfm'},
+}
 
 
 def expected_auc(p_true, q):
@@ -425,6 +453,8 @@ def main(argv=None):
                  help='JSON {row name: trainer settings (custom_config keys: model, '
                  'model_config, optimizer, ...)}: deep rows run instead of --models (the '
                  'ablation table); best_deep is chosen among them')
+  p.add_argument('--ablation', action='store_true',
+                 help='run the ablation variants (ABLATION) as the deep rows')
   p.add_argument('--lgb-trials', type=int, default=30,
                  help='trials of the LightGBM search (on the first split; 0: no '
                  'lightgbm_tuned row)')
@@ -446,6 +476,8 @@ def main(argv=None):
   from pipeline import configs
   from transform import feature_spec as fs
   deep = args.models
+  if args.ablation:
+    args.variants = json.dumps(ABLATION)
   if args.variants:
     try:
       deep = json.loads(args.variants)

@@ -113,3 +113,17 @@ def test_expected_auc_is_the_auc_averaged_over_label_draws():
   draws = [roc_auc_score(y, q) for y in (rng.random((300, 400)) < p)]
   assert quality.expected_auc(p, q) == pytest.approx(np.mean(draws), abs=0.01)
   assert quality.expected_auc(p, p) > quality.expected_auc(p, q)
+
+
+def test_ablation_variants_are_valid_trainer_settings_one_lever_apart():
+  from trainer import models, optimization
+  for name, v in quality.ABLATION.items():
+    models.model_config(v['model'], v.get('model_config'))
+    models.from_dict(optimization.OptimizerConfig, v.get('optimizer'), name)
+  default = models.model_config('dnn')
+  assert default.wide and default.embedding_l2 > 0                  # what is ablated
+  assert optimization.OptimizerConfig().embedding_optimizer == 'adagrad'
+  old = quality.ABLATION['dnn (old defaults)']
+  assert not models.model_config('dnn', old['model_config']).wide
+  with pytest.raises(SystemExit):
+    quality.main(['--variants', '[1, 2]', '--no-docs'])
