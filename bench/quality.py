@@ -328,7 +328,7 @@ def summarize(results):
 
 def paired(results, dataset, model, reference, metric):
   """(mean, standard error) over splits of ``model``'s ``metric`` minus ``reference``'s,
-  on the splits both have; None when they share none."""
+  on the splits both have (the error is None for one split); None when they share none."""
   per = {}
   for r in results:
     if r['dataset'] == dataset and r['metric'] == metric and r['split'] != 'all':
@@ -337,7 +337,7 @@ def paired(results, dataset, model, reference, metric):
                 if model in v and reference in v], np.float64)
   if not len(d):
     return None
-  return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+  return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
 
 
 def markdown(results, commands):
@@ -380,12 +380,16 @@ def markdown(results, commands):
       mean = summary.get((d, model, f'{metric}_mean'))
       if mean is None:
         return ''
+      if summary.get((d, model, f'{metric}_n'), 2) < 2:    # one split: no spread
+        return f'{mean:.{digits}f}'
       std = summary.get((d, model, f'{metric}_std'), 0.0)
       return f'{mean:.{digits}f} ± {std:.{digits}f}'
 
     def diff(model, metric):
       pd = paired(results, d, model, ref, metric)
-      return '' if pd is None else f'{pd[0]:+.4f} ({pd[1]:.4f})'
+      if pd is None:
+        return ''
+      return f'{pd[0]:+.4f}' + (f' ({pd[1]:.4f})' if pd[1] is not None else '')
 
     for m in models:
       auc = summary.get((d, m, 'auc_mean'))
