@@ -68,10 +68,13 @@ def train_lightgbm(tables, spec, params=None):
   cols = {k: boosting.columns_of(tables[k], names) for k in ('train', 'eval', 'test')}
   y = {k: _label(tables[k], spec.primary_label) for k in cols}
   encoder = boosting.Encoder.fit(cols['train'], spec)
+  encoded = {}   # train's and eval's frames, encoded once by boosting.train
   fitted = boosting.train(encoder, cols['train'], y['train'], cols['eval'], y['eval'],
-                          params)
+                          params, cache=encoded)
   encoding = fitted.params['id_encoding']
-  x = {k: encoder.transform(cols[k], encoding)[0] for k in cols}
+  (x_train, _), x_eval = encoded[encoding]
+  x = {'train': x_train, 'eval': x_eval,
+       'test': encoder.transform(cols['test'], encoding)[0]}
   return fitted, x, y, fitted.seconds
 
 

@@ -166,14 +166,18 @@ class Fitted:
 
 def train(encoder: Encoder, train_cols, train_y, eval_cols, eval_y,
           params: Optional[Dict[str, Any]] = None, seed: int = 0,
-          threads: int = 0, _cache: Optional[Dict] = None) -> Fitted:
+          threads: int = 0, cache: Optional[Dict] = None) -> Fitted:
   """One LightGBM configuration (``params``: :data:`DEFAULT_PARAMS` keys), early-stopped
-  on the eval split's logloss; ``eval_auc`` is the AUC of the stopped model."""
+  on the eval split's logloss; ``eval_auc`` is the AUC of the stopped model.
+
+  ``cache``: a dict that keeps the encoded splits per id encoding,
+  ``{encoding: ((train frame, categorical names), eval frame)}``, so that several calls
+  (a search) or the caller encode each split once."""
   import lightgbm as lgb
   from sklearn.metrics import roc_auc_score
   p = dict(DEFAULT_PARAMS, **(params or {}))
   id_encoding = p.pop('id_encoding')
-  cache = _cache if _cache is not None else {}
+  cache = cache if cache is not None else {}
   if id_encoding not in cache:
     cache[id_encoding] = (encoder.transform(train_cols, id_encoding),
                           encoder.transform(eval_cols, id_encoding)[0])
@@ -207,7 +211,7 @@ def tune(encoder: Encoder, train_cols, train_y, eval_cols, eval_y, trials: int =
   fitted = []
   for i in range(trials):
     params = dict(DEFAULT_PARAMS) if i == 0 else sample_params(rng)
-    f = train(encoder, train_cols, train_y, eval_cols, eval_y, params, seed, _cache=cache)
+    f = train(encoder, train_cols, train_y, eval_cols, eval_y, params, seed, cache=cache)
     # Keep the booster only while it may be the best (they can be large).
     fitted.append(f)
     if log:

@@ -59,7 +59,7 @@ def dense_parameter_count(model: keras.Model) -> int:
   model's dense and cross layers (an embedding lookup reads one row; a dense weight is
   used once per example). bench/latency.py takes it as the model's size."""
   return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights
-                 if not w.name.split('/')[-1].startswith('embeddings')))
+                 if not optimization.is_embedding_table(w)))
 
 
 def distribution_strategy(name: str) -> tf.distribute.Strategy:
