@@ -21,7 +21,6 @@ setup(
         'tensorflow-model-analysis==0.47.1',
         'tensorflow-recommenders',
         'tensorflow-serving-api==2.16.1',
-        'tensorflow-decision-forests==1.9.2',
         'lightgbm',
         'apache-beam',
         'dill',

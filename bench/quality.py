@@ -1,4 +1,4 @@
-"""Quality: the deep models against LightGBM and TF-DF's GBT, over seeds and folds.
+"""Quality: the deep models against LightGBM, default and tuned, over seeds and folds.
 
     python -m bench.quality [--datasets movielens generated talkingdata]
         [--seeds 0 1 2] [--folds 5] [--models deepfm dnn | --ablation | --variants JSON]
@@ -26,18 +26,18 @@ Each split is transformed once by the project's ``preprocessing_fn``; then, in o
   categorical, sequences as counts and multi-hot), LightGBM's default settings,
   early-stopped on the eval split;
 * ``lightgbm_tuned``: the same with the settings a ``--lgb-trials``-trial search chose by
-  eval AUC. The search runs once, on the first split (training on at most
-  ``--tune-rows`` of its training rows), and its choice is applied to every split; the
-  table says which split and how many rows;
-* ``tfdf_gbt``: the pipeline's GBDT baseline, :func:`trainer.gbdt.run_fn`;
+  eval AUC: the search of the pipeline's own GBDT baseline (:func:`trainer.gbdt.search`,
+  whose defaults, 30 trials on at most 200,000 training rows, are this flag's and
+  ``--tune-rows``'). The search runs once, on the first split, and its choice is applied
+  to every split; the table says which split and how many rows;
 * each deep model of ``--models``: :func:`trainer.task.run_fn` with the training budget
   of :data:`TRAINING` and :data:`bench.models.MODEL_SETTINGS`; or, with ``--variants``
   (``--ablation``: :data:`ABLATION`), one row per named set of trainer settings;
 * ``best_deep``: on each split, the deep model with the best *eval* AUC (the choice sees
   eval, not test): the "best deep configuration" measured honestly. The model chosen on
   each split is recorded (metric ``chosen_as_best_deep``, value 1) and named in the table;
-* ``ensemble(best_deep+tfdf_gbt)`` and ``ensemble(best_deep+lightgbm_tuned)``: the mean of
-  the two models' logits, Platt-calibrated on the eval split;
+* ``ensemble(best_deep+lightgbm_tuned)``: the mean of the two models' logits,
+  Platt-calibrated on the eval split;
 * on the generated data, three ceilings: ``bayes (true p)``, and :mod:`bench.oracle`'s
   generator's form fitted from the training clicks, with and without the id effects.
 
@@ -170,10 +170,10 @@ def _serve(saved_model_dir, table, spec):
   return np.concatenate(out).ravel()
 
 
-def run_trainer(kind, name, spec, tables, paths, workdir, train, extra=None):
-  """A Trainer-run model (``kind`` 'deep' or 'gbdt'): served eval and test probabilities,
+def run_trainer(name, spec, tables, paths, workdir, train, extra=None):
+  """A deep model run by the Trainer's ``run_fn``: served eval and test probabilities,
   their uncalibrated counterparts, and the wall time of ``run_fn``."""
-  from trainer import gbdt, task
+  from trainer import task
   from transform import local
   config = {'feature_spec': spec.to_dict(), 'batch_size': train['batch_size'],
             'epochs': train['epochs'], 'patience': 2, 'model': name}
@@ -183,7 +183,7 @@ def run_trainer(kind, name, spec, tables, paths, workdir, train, extra=None):
   eval_steps = max(1, -(-tables['eval'].num_rows // train['batch_size']))
   fn_args = local.fn_args(paths, os.path.join(workdir, name), config, steps, eval_steps)
   start = time.perf_counter()
-  (gbdt.run_fn if kind == 'gbdt' else task.run_fn)(fn_args)
+  task.run_fn(fn_args)
   seconds = time.perf_counter() - start
   with open(os.path.join(fn_args.model_run_dir, task.REPORT_FILE)) as f:
     report = json.load(f)
@@ -209,23 +209,17 @@ def run_lightgbm(tables, spec, params=None):
 
 
 def tune_lightgbm(tables, spec, trials, sample_rows, seed=0):
-  """The LightGBM settings a ``trials``-trial search (:func:`trainer.boosting.tune`)
-  chooses by eval AUC, training on at most ``sample_rows`` of the training rows (a seeded
-  sample) and early-stopping on the whole eval split; and the trials' record."""
-  from trainer import boosting
-  names = [f.name for f in spec.categorical + spec.numeric + spec.sequence]
-  train = tables['train']
-  if train.num_rows > sample_rows:
-    keep = np.sort(np.random.default_rng(seed).choice(train.num_rows, sample_rows,
-                                                      replace=False))
-    train = train.take(keep)
-  cols = {'train': boosting.columns_of(train, names),
-          'eval': boosting.columns_of(tables['eval'], names)}
-  y = {'train': bench_models._label(train, spec.primary_label),
-       'eval': bench_models._label(tables['eval'], spec.primary_label)}
-  encoder = boosting.Encoder.fit(cols['train'], spec)
-  fitted = boosting.tune(encoder, cols['train'], y['train'], cols['eval'], y['eval'],
-                         trials, seed, log=lambda m: print('   ' + m, flush=True))
+  """The LightGBM settings that the pipeline's GBDT baseline's search
+  (:func:`trainer.gbdt.search`: ``trials`` trials on a seeded sample of at most
+  ``sample_rows`` training rows, early-stopped on the whole eval split) chooses by eval
+  AUC; and the trials' record."""
+  from trainer import boosting, gbdt
+  names = gbdt.feature_columns(spec)
+  split = {k: (boosting.columns_of(tables[k], names),
+               bench_models._label(tables[k], spec.primary_label)) for k in ('train', 'eval')}
+  fitted, _ = gbdt.search(spec, split['train'], split['eval'],
+                          gbdt.GbdtConfig(trials=trials, tune_rows=sample_rows, seed=seed),
+                          log=lambda m: print('   ' + m, flush=True))
   record = [{'params': f.params, 'eval_auc': f.eval_auc, 'rounds': f.best_iteration,
              'seconds': f.seconds} for f in fitted]
   return fitted[0].params, record
@@ -241,7 +235,7 @@ def ensemble(a, b, y_eval):
 
 
 def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, results,
-                gbdt_config=None, lgb_params=None):
+                lgb_params=None):
   from sklearn.metrics import roc_auc_score
   from transform import local
   y = {k: bench_models._label(tables[k], spec.primary_label) for k in ('eval', 'test')}
@@ -253,20 +247,18 @@ def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, 
   runs = {'lightgbm': run_lightgbm(tables, spec)}
   if lgb_params is not None:
     runs[TUNED] = run_lightgbm(tables, spec, lgb_params)
-  runs['tfdf_gbt'] = run_trainer('gbdt', 'gbdt', spec, tables, paths, workdir, train,
-                                 {'gbdt': gbdt_config or {}})
   # deep_models: row names of --models, or {row name: trainer settings} (--variants).
   variants = deep_models if isinstance(deep_models, dict) else {n: {} for n in deep_models}
   for name, extra in variants.items():
     extra = dict(extra)
     model = extra.pop('model', name)
-    runs[name] = run_trainer('deep', model, spec, tables, paths,
+    runs[name] = run_trainer(model, spec, tables, paths,
                              os.path.join(workdir, 'runs', name.replace('/', '_')), train,
                              extra)
   best = max(deep_models, key=lambda n: roc_auc_score(y['eval'], runs[n]['eval']))
   runs[BEST] = runs[best]
-  for gb in ('tfdf_gbt', TUNED if TUNED in runs else 'lightgbm'):
-    runs[f'ensemble({BEST}+{gb})'] = ensemble(runs[best], runs[gb], y['eval'])
+  gb = TUNED if TUNED in runs else 'lightgbm'
+  runs[f'ensemble({BEST}+{gb})'] = ensemble(runs[best], runs[gb], y['eval'])
   print(f'   {BEST} (by eval AUC): {best}', flush=True)
   rows = [{'dataset': dataset, 'model': best, 'split': split_name, 'metric': CHOSEN,
            'value': 1, 'unit': 'split'}]
@@ -404,7 +396,7 @@ def markdown(results, commands):
 
 
 def write_docs(text, path=DOCS):
-  write_docs_block('quality', text, 'Quality: deep models against LightGBM and TF-DF GBT', path)
+  write_docs_block('quality', text, 'Quality: deep models against LightGBM', path)
 
 
 def load_folder(folder):
@@ -437,6 +429,8 @@ def load_dataset(dataset, rows):
 
 
 def main(argv=None):
+  from trainer.gbdt import GbdtConfig
+  gbdt_defaults = GbdtConfig()   # the pipeline's GBDT baseline searches the same way
   p = argparse.ArgumentParser(prog='python -m bench.quality',
                               description=__doc__.split('\n')[0])
   p.add_argument('--datasets', nargs='+', default=['movielens', 'generated', 'talkingdata'],
@@ -451,28 +445,20 @@ def main(argv=None):
   p.add_argument('--spec', default='', help='the feature spec of --data')
   p.add_argument('--cv', action='store_true', help='--data: --folds-fold cross-validation '
                  'instead of one random split per seed')
-  p.add_argument('--gbdt-config', default='{}',
-                 help='JSON of trainer.gbdt.GbdtConfig settings for tfdf_gbt')
   p.add_argument('--variants', default='',
                  help='JSON {row name: trainer settings (custom_config keys: model, '
                  'model_config, optimizer, ...)}: deep rows run instead of --models (the '
                  'ablation table); best_deep is chosen among them')
   p.add_argument('--ablation', action='store_true',
                  help='run the ablation variants (ABLATION) as the deep rows')
-  p.add_argument('--lgb-trials', type=int, default=30,
+  p.add_argument('--lgb-trials', type=int, default=gbdt_defaults.trials,
                  help='trials of the LightGBM search (on the first split; 0: no '
                  'lightgbm_tuned row)')
-  p.add_argument('--tune-rows', type=int, default=200_000,
+  p.add_argument('--tune-rows', type=int, default=gbdt_defaults.tune_rows,
                  help='the search trains on a seeded sample of at most this many of the '
                  'first split\'s training rows')
   p.add_argument('--no-docs', action='store_true', help='do not rewrite docs/BENCHMARKS.md')
   args = p.parse_args(argv)
-  try:
-    gbdt_config = json.loads(args.gbdt_config)
-    from trainer import gbdt
-    gbdt.config_from_dict(gbdt_config)
-  except ValueError as e:
-    p.error(f'--gbdt-config: {e}')
   if bool(args.data) != bool(args.spec):
     p.error('--data and --spec go together')
   from absl import logging
@@ -523,7 +509,7 @@ def main(argv=None):
                         'train_rows': min(args.tune_rows, tables['train'].num_rows)})
       workdir = tempfile.mkdtemp(prefix='bench_quality_')
       bench_split(dataset, name, tables, spec, deep, workdir, train, results,
-                  gbdt_config, lgb_params)
+                  lgb_params)
     # Written per dataset, so a long run keeps what it finished.
     path = write_results('quality', results + summarize(results), merge_by='dataset')
     print('wrote', path)

@@ -42,6 +42,16 @@ def write_verdict(output, ok: bool) -> None:
     pass
 
 
+def write_blessing(output, model, ok: bool, report, report_file: str) -> None:
+  """A custom evaluator's ModelBlessing of ``model``: the verdict, the model properties
+  the resolver reads (as the Evaluator writes them), and ``report`` as JSON beside it."""
+  output.set_string_custom_property('current_model', model.uri)
+  output.set_int_custom_property('current_model_id', model.id)
+  write_verdict(output, ok)
+  with open(os.path.join(output.uri, report_file), 'w') as f:
+    json.dump(report, f, indent=2)
+
+
 def combine(blessings, output) -> bool:
   """Writes ``output`` (a ModelBlessing) as the conjunction of ``blessings`` ({name:
   ModelBlessing}); the first one's model properties are copied. Returns the verdict."""

@@ -19,7 +19,6 @@ TFX has no component for off-policy evaluation, hence this one.
 # No "from __future__ import annotations": the @component decorator reads real annotations.
 
 import dataclasses
-import glob
 import json
 import os
 from typing import Dict, Optional
@@ -57,23 +56,9 @@ class OpeConfig:
 
 def read_examples(split_uri: str):
   """Every tf.Example of an ExampleGen split folder as a pandas frame (one column per
-  feature, one value per cell; an empty feature is None)."""
-  import pandas as pd
-  import tensorflow as tf
-  files = sorted(glob.glob(os.path.join(split_uri, '*')))
-  if not files:
-    raise ValueError(f'no example files in {split_uri}')
-  rows = []
-  for raw in tf.data.TFRecordDataset(files, compression_type='GZIP'):
-    ex = tf.train.Example.FromString(raw.numpy())
-    row = {}
-    for name, feature in ex.features.feature.items():
-      kind = feature.WhichOneof('kind')
-      values = getattr(feature, kind).value if kind else []
-      v = values[0] if len(values) else None
-      row[name] = v.decode() if isinstance(v, bytes) else v
-    rows.append(row)
-  return pd.DataFrame(rows)
+  feature, one value per cell; an empty feature is None): :mod:`transform.examples`."""
+  from transform import examples
+  return examples.read_split(split_uri)
 
 
 def evaluate(model_dir: str, frame, config: OpeConfig = OpeConfig()) -> Dict[str, object]:
@@ -121,12 +106,8 @@ def evaluate(model_dir: str, frame, config: OpeConfig = OpeConfig()) -> Dict[str
 def write_blessing(report: Dict[str, object], blessing, model) -> None:
   """A standard ModelBlessing (the file the Pusher checks, the properties the resolver
   reads) plus the report."""
-  from components.blessing_gate import write_verdict
-  blessing.set_string_custom_property('current_model', model.uri)
-  blessing.set_int_custom_property('current_model_id', model.id)
-  write_verdict(blessing, report['blessed'])
-  with open(os.path.join(blessing.uri, REPORT_FILE), 'w') as f:
-    json.dump(report, f, indent=2)
+  from components.blessing_gate import write_blessing as write
+  write(blessing, model, report['blessed'], report, REPORT_FILE)
 
 
 def read_report(blessing_uri: str) -> Optional[Dict[str, object]]:

@@ -61,7 +61,7 @@ NODES = (
          'tfx', 3, 6),
     Node('trainer', 'Trainer (run_fn)', ('trainer/task.py', 'trainer/models/core.py',
                                          'trainer/export.py'), 'tfx', 6, 6),
-    Node('gbdt', 'Trainer: GBDT baseline', ('trainer/gbdt.py',), 'tfx', 4.5, 4.4),
+    Node('gbdt', 'Trainer: GBDT baseline\n(LightGBM)', ('trainer/gbdt.py', 'components/gbdt_evaluator.py'), 'tfx', 4.5, 4.4),
     Node('evaluator', 'Evaluator (TFMA)', ('pipeline/evaluation.py', 'pipeline/metrics.py'),
          'tfx', 9, 6),
     Node('ope_c', 'OffPolicyEvaluator', ('components/off_policy_evaluator.py',), 'tfx', 9, 4.4),
@@ -88,7 +88,7 @@ NODES = (
 EDGES = (
     ('gen', 'examplegen', 'CSV / Parquet'), ('real', 'examplegen', ''),
     ('examplegen', 'stats', ''), ('examplegen', 'transform', ''),
-    ('transform', 'trainer', ''), ('transform', 'gbdt', ''),
+    ('transform', 'trainer', ''), ('examplegen', 'gbdt', 'raw rows'),
     ('trainer', 'evaluator', 'candidate'), ('gbdt', 'evaluator', 'baseline'),
     ('trainer', 'ope_c', ''), ('evaluator', 'gate', 'blessing'), ('ope_c', 'gate', ''),
     ('trainer', 'infra', ''), ('infra', 'pusher', ''), ('gate', 'pusher', ''),

@@ -6,7 +6,7 @@ take no flags; these environment variables change their defaults: ``CTR_WORKDIR`
 (where data, artifacts and pushed models go; default ``./workdir``), ``CTR_ROWS``,
 ``CTR_TRAIN_STEPS``, ``CTR_EVAL_STEPS``, ``CTR_MIN_AUC``, ``CTR_MAX_CALIBRATION_GAP``,
 ``CTR_MAX_ECE``, ``CTR_GBDT_BASELINE`` (``0`` turns the GBDT baseline off),
-``CTR_GBDT_AUC_MARGIN``, ``CTR_GBDT_MAX_LOGLOSS_RISE``, ``CTR_MODEL`` (one of
+``CTR_GBDT_AUC_MARGIN``, ``CTR_GBDT_MAX_LOGLOSS_RISE``, ``CTR_TRAIN_SEED``, ``CTR_MODEL`` (one of
 :data:`MODEL_NAMES`) and ``CTR_TRAINER_CONFIG`` (a trainer-config file, see
 :func:`load_trainer_config`).
 """
@@ -90,6 +90,7 @@ class PipelineConfig:
   epochs: int = 10                              # early-stopping checkpoints over train_steps
   patience: int = 2
   model: str = _env('CTR_MODEL', 'dnn')         # one of MODEL_NAMES
+  train_seed: int = _env('CTR_TRAIN_SEED', 0, int)  # the Trainer's weights and shuffle
   trainer_config: Dict = dataclasses.field(     # sections of load_trainer_config
       default_factory=lambda: load_trainer_config(os.environ['CTR_TRAINER_CONFIG'])
       if os.environ.get('CTR_TRAINER_CONFIG') else {})

@@ -24,9 +24,9 @@ Gates (:class:`Gates`), on the primary output over the whole test set:
   rises by at most ``max_logloss_rise``.
 
 A second evaluation (:func:`gbdt_eval_config`, the pipeline's ``GbdtEvaluator``) compares
-the candidate's primary output with the GBDT baseline (:mod:`trainer.gbdt`) on the same
-test rows: AUC at least the baseline's plus ``gbdt_auc_margin``, logloss at most the
-baseline's plus ``gbdt_max_logloss_rise``. ``components.blessing_gate`` blesses the
+the candidate's primary output with the GBDT baseline (:mod:`trainer.gbdt`, LightGBM) on
+the same test rows: AUC at least the baseline's plus ``gbdt_auc_margin``, logloss at most
+the baseline's plus ``gbdt_max_logloss_rise`` (:func:`gbdt_verdict`). ``components.blessing_gate`` blesses the
 candidate only if both evaluations do.
 
 Labels are read through the model's ``transform_features`` signature (``<label>_xf``),
@@ -193,36 +193,61 @@ def eval_config(spec: fs.FeatureSpec, gates: Gates = Gates(),
       + [tfma.SlicingSpec(feature_keys=[k]) for k in spec.slice_keys])
 
 
-def gbdt_eval_config(spec: fs.FeatureSpec, gates: Gates = Gates(),
-                     tasks: str = 'auto') -> tfma.EvalConfig:
-  """The candidate's primary output against the GBDT baseline's (model ``gbdt``), on the
-  whole test set: AUC, logloss, calibration and ECE of both, and the GBDT gates (a change
-  threshold on AUC and on logloss)."""
-  label = outputs(spec, tasks)[0].label
+# The GbdtEvaluator's frame (components.gbdt_evaluator): one row per test example, the
+# primary label and each model's probability of it.
+GBDT_LABEL_COLUMN = 'label'
+GBDT_PREDICTION_COLUMNS = {CANDIDATE: 'probability_candidate',
+                           GBDT_BASELINE: 'probability_gbdt'}
 
-  def model(name: str, baseline: bool) -> tfma.ModelSpec:
-    return tfma.ModelSpec(
-        name=name, is_baseline=baseline, signature_name='serving_default',
-        preprocessing_function_names=['transform_features'],
-        prediction_key=PRIMARY_OUTPUT, label_key=label)
 
-  auc = _metric('AUC')
-  _gate(auc, tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
-      direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-      absolute={'value': gates.gbdt_auc_margin})))
-  logloss = _metric('BinaryCrossentropy', name='logloss')
-  _gate(logloss, tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
-      direction=tfma.MetricDirection.LOWER_IS_BETTER,
-      absolute={'value': gates.gbdt_max_logloss_rise})))
-  metrics = [_metric('ExampleCount'), auc, logloss,
+def gbdt_eval_config() -> tfma.EvalConfig:
+  """The candidate's primary output against the GBDT baseline's on the same test rows,
+  for TFMA's model-agnostic evaluation of their predictions
+  (``tfma.analyze_raw_data`` over the GbdtEvaluator's frame): AUC, logloss, AUC-PR,
+  Brier score, calibration and ECE of both, and each of the candidate's minus the
+  baseline's (``auc_diff``, ...). TFMA refuses change thresholds without a model to
+  load, so the GBDT gates are applied to those differences by :func:`gbdt_verdict`."""
+
+  def model(name: str) -> tfma.ModelSpec:
+    return tfma.ModelSpec(name=name, is_baseline=name == GBDT_BASELINE,
+                          prediction_key=GBDT_PREDICTION_COLUMNS[name],
+                          label_key=GBDT_LABEL_COLUMN)
+
+  metrics = [_metric('ExampleCount'), _metric('AUC'),
+             _metric('BinaryCrossentropy', name='logloss'),
              _metric('AUCPrecisionRecall', name='auc_pr'),
              _metric('MeanSquaredError', name='brier'), _metric('Calibration'),
              _metric('ExpectedCalibrationError', custom_metrics.MODULE, bins=10,
                      equal_mass=False)]
   return tfma.EvalConfig(
-      model_specs=[model(CANDIDATE, False), model(GBDT_BASELINE, True)],
+      model_specs=[model(CANDIDATE), model(GBDT_BASELINE)],
       metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
       slicing_specs=[tfma.SlicingSpec()])
+
+
+def gbdt_verdict(candidate: Dict[str, float], gates: Gates = Gates()) -> Dict[str, object]:
+  """The GBDT gates on the candidate's metrics (with ``auc_diff`` and ``logloss_diff``,
+  from :func:`overall_metrics` of the GbdtEvaluator's output): AUC at least the
+  baseline's plus ``gbdt_auc_margin``, logloss at most the baseline's plus
+  ``gbdt_max_logloss_rise``. A missing or NaN difference fails its gate."""
+  rows = []
+  for name, metric, higher, bound in (
+      ('beats GBDT on AUC', 'auc', True, gates.gbdt_auc_margin),
+      ('beats GBDT on logloss', 'logloss', False, gates.gbdt_max_logloss_rise)):
+    value = candidate.get(f'{metric}_diff')
+    ok = value is not None and value == value and (value >= bound if higher
+                                                   else value <= bound)
+    condition = (f'AUC - GBDT\'s AUC >= {bound:+g}' if higher
+                 else f'logloss - GBDT\'s logloss <= {bound:+g}')
+    if value is None or value != value:
+      why = f'{metric}_diff is missing'
+    else:
+      why = ('within bound' if ok else
+             f'{metric} changed by {value:+.4f} against the GBDT baseline; allowed '
+             f'{"at least" if higher else "at most"} {bound:+.4f}')
+    rows.append({'gate': name, 'condition': condition, 'metric': f'{metric}_diff',
+                 'value': value, 'applied': True, 'passed': bool(ok), 'why': why})
+  return {'blessed': all(r['passed'] for r in rows), 'gates': rows}
 
 
 def overall_metrics(evaluation_uri: str, result=None,

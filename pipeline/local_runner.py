@@ -155,7 +155,8 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
   if blessing is not None:
     report['blessed'] = evaluation.is_blessed(blessing.uri)
   if config.gbdt_baseline and gbdt_evaluation is not None:
-    candidate = evaluation.overall_metrics(gbdt_evaluation.uri)
+    candidate = evaluation.overall_metrics(gbdt_evaluation.uri,
+                                           model_name=evaluation.CANDIDATE)
     report['gbdt'] = {
         'trainer': _read_json(gbdt_run.uri, 'trainer_report.json') if gbdt_run else None,
         'metrics': evaluation.overall_metrics(gbdt_evaluation.uri,
@@ -283,6 +284,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
   p.add_argument('--rows', type=int, default=configs.DEFAULT_ROWS,
                  help='rows to generate when the default dataset is missing')
   p.add_argument('--seed', type=int, default=0, help='seed of the generated dataset')
+  p.add_argument('--train-seed', type=int, default=d.train_seed,
+                 help='seed of the Trainer (weights, dropout, shuffle): a run repeats '
+                      'exactly with the same one')
   p.add_argument('--no-cache', action='store_true', help='disable TFX caching')
   p.add_argument('--report-json', default='', help='also write the report here')
   p.add_argument('--experiments-dir', default=os.environ.get('CTR_EXPERIMENTS_DIR',
@@ -316,6 +320,7 @@ def config_from_args(a: argparse.Namespace) -> configs.PipelineConfig:
       **({'trainer_config': configs.load_trainer_config(a.trainer_config)}
          if a.trainer_config else {}),
       train_steps=a.train_steps, eval_steps=a.eval_steps, batch_size=a.batch_size,
+      train_seed=a.train_seed,
       min_auc=a.min_auc, max_calibration_gap=a.max_calibration_gap, max_ece=a.max_ece,
       gbdt_baseline=not a.no_gbdt_baseline, gbdt_auc_margin=a.gbdt_auc_margin,
       gbdt_max_logloss_rise=a.gbdt_max_logloss_rise,

@@ -7,13 +7,14 @@ Components (ids as they appear in ML Metadata and the pipeline root):
 * ``StatisticsGen``, ``SchemaGen`` (inferred) and ``ExampleValidator``.
 * ``Transform``: ``transform.preprocessing.preprocessing_fn``, analysed on train.
 * ``Trainer``: ``trainer.task.run_fn``, early-stopped on eval.
-* ``GbdtTrainer``: the GBDT baseline, ``trainer.gbdt.run_fn`` (TF-DF gradient boosted
-  trees) on the same Transform output; evaluated, never pushed.
+* ``GbdtTrainer``: the GBDT baseline, ``trainer.gbdt.run_fn`` (LightGBM, tuned on eval)
+  on the same rows, ExampleGen's raw splits; evaluated, never pushed.
 * ``latest_blessed_model_resolver``: the baseline for the Evaluator's change threshold
   (the latest ``Trainer`` model that ``BlessingGate`` blessed).
 * ``Evaluator``: TFMA on the held-out ``test`` split (:mod:`pipeline.evaluation`): the
   gates and no regression against the latest blessed model.
-* ``GbdtEvaluator``: TFMA, the candidate against the GBDT baseline on the same split.
+* ``GbdtEvaluator``: the candidate against the GBDT baseline on the same test rows, TFMA
+  metrics of both (:mod:`components.gbdt_evaluator`).
 * ``OffPolicyEvaluator``: when the spec names an ``action_key`` (a logged action and its
   propensity), the candidate's greedy policy over its predicted clicks, evaluated
   off-policy (DR) on the test split; with ``ope_min_lift`` it blesses only if the lift's
@@ -39,6 +40,7 @@ from tfx.components import FileBasedExampleGen  # noqa: E402
 from tfx.dsl.components.base import executor_spec  # noqa: E402
 
 from components import parquet_example_gen  # noqa: E402
+from components.gbdt_evaluator import GbdtEvaluator  # noqa: E402
 from components.blessing_gate import BlessingGate  # noqa: E402
 from components.off_policy_evaluator import OffPolicyEvaluator  # noqa: E402
 from components.infra_validator import ServingInfraValidator  # noqa: E402
@@ -50,7 +52,6 @@ from transform import feature_spec as fs  # noqa: E402
 PREPROCESSING_FN = 'transform.preprocessing.preprocessing_fn'
 RUN_FN = 'trainer.task.run_fn'
 GBDT_RUN_FN = 'trainer.gbdt.run_fn'
-GBDT_MODULE = 'trainer.gbdt'   # the GbdtEvaluator's hook that loads TF-DF's ops
 COMPONENT_IDS = ('ExampleGen', 'StatisticsGen', 'SchemaGen', 'ExampleValidator',
                  'Transform', 'Trainer', 'GbdtTrainer', 'latest_blessed_model_resolver',
                  'Evaluator', 'GbdtEvaluator', 'OffPolicyEvaluator', 'BlessingGate',
@@ -102,6 +103,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
   custom_config = {
       'feature_spec': spec_dict, 'batch_size': config.batch_size,
       'epochs': config.epochs, 'patience': config.patience, 'model': config.model,
+      'seed': config.train_seed,
       'distribution_strategy': config.distribution_strategy,
       **config.trainer_config,
   }
@@ -128,16 +130,25 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
   gate_inputs = {}
   gbdt_components = []
   if config.gbdt_baseline:
+    # LightGBM reads the raw splits: Transform's z-scores and vocabulary indices would
+    # only take information away from trees.
     gbdt_trainer = tfx.components.Trainer(
-        run_fn=GBDT_RUN_FN, custom_config=custom_config, **trainer_args
+        run_fn=GBDT_RUN_FN, examples=example_gen.outputs['examples'],
+        schema=schema_gen.outputs['schema'],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        custom_config={'feature_spec': spec_dict,
+                       **{k: v for k, v in config.trainer_config.items()
+                          if k in ('heads', 'gbdt')}},
     ).with_id('GbdtTrainer')
-    gbdt_evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs['examples'],
-        model=trainer.outputs['model'],
-        baseline_model=gbdt_trainer.outputs['model'],
-        example_splits=test_split,
-        eval_config=evaluation.gbdt_eval_config(spec, config.gates, config.tasks),
-        module_path=GBDT_MODULE,
+    gates = config.gates
+    gbdt_evaluator = GbdtEvaluator(
+        examples=example_gen.outputs['examples'], model=trainer.outputs['model'],
+        baseline_model=gbdt_trainer.outputs['model'], split=test_split[0],
+        config_json=json.dumps({
+            'feature_spec': spec_dict,
+            'gates': {'gbdt_auc_margin': gates.gbdt_auc_margin,
+                      'gbdt_max_logloss_rise': gates.gbdt_max_logloss_rise}}),
     ).with_id('GbdtEvaluator')
     gate_inputs['gbdt_blessing'] = gbdt_evaluator.outputs['blessing']
     gbdt_components = [gbdt_trainer, gbdt_evaluator]

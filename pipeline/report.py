@@ -135,27 +135,15 @@ def gate_results(evaluation_uri: str, gates: evaluation.Gates, metrics: Dict[str
 def gbdt_results(gbdt_evaluation_uri: str, gates: evaluation.Gates):
   """The GBDT gates (rows as :func:`gate_results`'), their verdict, and the baselines
   table: the candidate and the GBDT baseline on the same test rows."""
-  import tensorflow_model_analysis as tfma
-  candidate = evaluation.overall_metrics(gbdt_evaluation_uri)
+  candidate = evaluation.overall_metrics(gbdt_evaluation_uri, model_name=evaluation.CANDIDATE)
   gbdt = evaluation.overall_metrics(gbdt_evaluation_uri, model_name=evaluation.GBDT_BASELINE)
-  validation = tfma.load_validation_result(gbdt_evaluation_uri)
-  failures = [(f.metric_key.name, _failure_text(f, 'the GBDT baseline'))
-              for s in validation.metric_validations_per_slice for f in s.failures]
-  rows = []
-  for name, metric, condition in (
-      ('beats GBDT on AUC', 'auc', f'AUC - GBDT\'s AUC >= {gates.gbdt_auc_margin:+g}'),
-      ('beats GBDT on logloss', 'logloss',
-       f'logloss - GBDT\'s logloss <= {gates.gbdt_max_logloss_rise:+g}')):
-    why = [m for n, m in failures if n == metric]
-    rows.append({'gate': name, 'condition': condition, 'metric': f'{metric}_diff',
-                 'value': candidate.get(f'{metric}_diff'), 'applied': True,
-                 'passed': not why, 'why': '; '.join(why) if why else 'within bound'})
+  verdict = evaluation.gbdt_verdict(candidate, gates)
   columns = ('auc', 'logloss', 'auc_pr', 'brier', 'calibration', 'ece_10_width')
   baselines = [{'model': 'candidate', **{k: candidate.get(k) for k in columns},
                 'source': 'GbdtEvaluator (same test rows)'},
-               {'model': 'GBDT (TF-DF)', **{k: gbdt.get(k) for k in columns},
+               {'model': 'GBDT (LightGBM, tuned)', **{k: gbdt.get(k) for k in columns},
                 'source': 'GbdtEvaluator (same test rows)'}]
-  return rows, bool(validation.validation_ok), baselines
+  return verdict['gates'], verdict['blessed'], baselines
 
 
 def _plot(curves: Dict[str, Dict[str, list]], path: str) -> None:

@@ -83,3 +83,20 @@ def test_isotonic_layer_is_monotone_and_saves(tmp_path):
   loaded = tf.saved_model.load(str(tmp_path / 'iso'))
   np.testing.assert_allclose(loaded(tf.constant(grid[:, None], tf.float32)).numpy().ravel(),
                              out, rtol=1e-6)
+
+
+@pytest.mark.parametrize('method', ['platt', 'temperature', 'isotonic', 'none'])
+def test_a_fitted_calibrator_round_trips_through_its_dict(method):
+  """What the GBDT baseline saves beside its booster (trainer/gbdt.py)."""
+  import json
+  rng = np.random.default_rng(1)
+  z = rng.normal(-2, 1.5, 3000)
+  y = (rng.random(3000) < 1 / (1 + np.exp(-(0.6 * z - 0.5)))).astype(float)
+  fitted = calibration.make_calibrator(method).fit(z, y)
+  back = calibration.calibrator_from_dict(json.loads(json.dumps(fitted.to_dict())))
+  assert back.name == fitted.name
+  np.testing.assert_allclose(back.predict(z), fitted.predict(z), rtol=1e-12)
+  if method == 'platt':   # a real fit, not the identity
+    assert abs(fitted.temperature - 1) > 0.1 and abs(fitted.bias) > 0.1
+  with pytest.raises(ValueError, match='unknown field'):
+    calibration.calibrator_from_dict({'method': method, 'nonsense': 1})

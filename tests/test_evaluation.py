@@ -95,26 +95,41 @@ def test_gates_refuse_bad_values():
     evaluation.Gates(min_auc=float('nan'))
 
 
-def test_gbdt_eval_config_compares_the_primary_output_with_the_gbdt_baseline():
-  spec = fs.load(os.path.join(REPO_ROOT, 'specs', 'default.yaml'))
-  gates = evaluation.Gates(gbdt_auc_margin=0.002, gbdt_max_logloss_rise=0.001)
-  config = evaluation.gbdt_eval_config(spec, gates)     # ESMM: several outputs
+def test_gbdt_eval_config_compares_the_candidate_with_the_gbdt_baseline():
+  config = evaluation.gbdt_eval_config()
   candidate, gbdt = config.model_specs
   assert (candidate.name, candidate.is_baseline) == ('candidate', False)
   assert (gbdt.name, gbdt.is_baseline) == ('gbdt', True)
-  for m in (candidate, gbdt):   # the click output and label of both, read the same way
-    assert m.prediction_key == 'probability' and m.label_key == 'clicked_xf'
-    assert list(m.preprocessing_function_names) == ['transform_features']
+  # Model-agnostic: each model's probability and the label are columns of one frame.
+  assert candidate.label_key == gbdt.label_key == evaluation.GBDT_LABEL_COLUMN
+  assert {candidate.prediction_key, gbdt.prediction_key} == set(
+      evaluation.GBDT_PREDICTION_COLUMNS.values())
   (metrics,) = config.metrics_specs
   by_name = _by_name(metrics)
   assert {'auc', 'logloss', 'calibration', 'ece_10_width'} <= {k.lower() for k in by_name}
-  auc = by_name['AUC'].per_slice_thresholds[0].threshold.change_threshold
-  assert auc.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-  assert auc.absolute.value == pytest.approx(0.002)
-  logloss = by_name['logloss'].per_slice_thresholds[0].threshold.change_threshold
-  assert logloss.direction == tfma.MetricDirection.LOWER_IS_BETTER
-  assert logloss.absolute.value == pytest.approx(0.001)
+  # TFMA refuses change thresholds without a loadable baseline: gbdt_verdict gates.
+  assert not any(m.per_slice_thresholds or m.HasField('threshold') for m in metrics.metrics)
   assert list(config.slicing_specs) == [tfma.SlicingSpec()]
+
+
+@pytest.mark.parametrize('auc_diff,logloss_diff,blessed', [
+    (0.003, -0.001, True), (0.001, -0.001, False),     # AUC margin not met
+    (0.003, 0.0006, False),                             # logloss rose beyond the allowance
+    (0.003, 0.0004, True), (float('nan'), -0.001, False), (None, -0.001, False)])
+def test_gbdt_verdict_applies_the_margins_to_the_differences(auc_diff, logloss_diff,
+                                                             blessed):
+  gates = evaluation.Gates(gbdt_auc_margin=0.002, gbdt_max_logloss_rise=0.0005)
+  metrics = {'logloss_diff': logloss_diff}
+  if auc_diff is not None:
+    metrics['auc_diff'] = auc_diff
+  verdict = evaluation.gbdt_verdict(metrics, gates)
+  assert verdict['blessed'] is blessed
+  rows = {r['gate']: r for r in verdict['gates']}
+  assert rows['beats GBDT on AUC']['passed'] is (auc_diff is not None and auc_diff >= 0.002)
+  assert rows['beats GBDT on logloss']['passed'] is (logloss_diff <= 0.0005)
+  if not rows['beats GBDT on AUC']['passed']:
+    assert ('missing' if auc_diff is None or auc_diff != auc_diff else
+            'against the GBDT baseline') in rows['beats GBDT on AUC']['why']
 
 
 def test_gbdt_margin_may_be_negative_but_the_logloss_allowance_not():

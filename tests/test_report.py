@@ -87,66 +87,36 @@ def test_report_folder(evaluated, tmp_path):
     report.write(uri, 'dnn', gates, str(tmp_path), now=datetime.datetime(2026, 11, 28, 12, 0, 1))
 
 
-def _column_model(path, column):
-  """A SavedModel with the exported models' signatures whose probability is one column of
-  the examples: ``serving_default`` and ``transform_features`` (the label)."""
-  import tensorflow as tf
-  spec = {'label': tf.io.FixedLenFeature([], tf.float32),
-          column: tf.io.FixedLenFeature([], tf.float32)}
-  module = tf.Module()
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
-  def serve(serialized):
-    return {'probability': tf.io.parse_example(serialized, spec)[column][:, None]}
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
-  def transform(serialized):
-    return {'liked_xf': tf.io.parse_example(serialized, spec)['label']}
-
-  tf.saved_model.save(module, path, signatures={
-      'serving_default': serve.get_concrete_function(),
-      'transform_features': transform.get_concrete_function()})
-
-
 @pytest.fixture(scope='module')
 def gbdt_evaluated(tmp_path_factory):
-  """The GbdtEvaluator's own configuration run by TFMA on two SavedModels: the candidate
-  ranks better than the baseline but is over-confident, so its logloss is worse."""
-  import tensorflow as tf
-  from conftest import REPO_ROOT
-  from transform import feature_spec as fs
+  """The GbdtEvaluator's TFMA evaluation (:func:`components.gbdt_evaluator.evaluate`) of
+  two models' probabilities: the candidate ranks better than the baseline but is
+  over-confident, so its logloss is worse."""
+  from components import gbdt_evaluator
   rng = np.random.default_rng(4)
   n = 4000
   p = np.clip(rng.beta(2, 8, n), 1e-3, 1 - 1e-3)
-  y = (rng.random(n) < p).astype(float)
+  y = (rng.random(n) < p).astype(np.int64)
   gbdt = np.clip(p + rng.normal(0, 0.08, n), 1e-3, 1 - 1e-3)    # noisier
   candidate = 1 / (1 + np.exp(-3 * np.log(p / (1 - p))))       # same ranking, too sharp
-  root = tmp_path_factory.mktemp('gbdt_eval')
-  data = str(root / 'examples.tfrecord')
-  with tf.io.TFRecordWriter(data) as w:
-    for row in zip(y, candidate, gbdt):
-      w.write(tf.train.Example(features=tf.train.Features(feature={
-          k: tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
-          for k, v in zip(('label', 'candidate', 'gbdt'), row)})).SerializeToString())
   gates = evaluation.Gates(gbdt_auc_margin=0.0, gbdt_max_logloss_rise=0.0)
-  spec = fs.load(f'{REPO_ROOT}/specs/movielens_100k.yaml')    # label liked_xf
-  config = evaluation.gbdt_eval_config(spec, gates)
-  models = []
-  for m in config.model_specs:
-    _column_model(str(root / m.name), m.name)
-    models.append(tfma.default_eval_shared_model(
-        eval_saved_model_path=str(root / m.name), model_name=m.name, eval_config=config))
-  out = str(root / 'out')
-  tfma.run_model_analysis(eval_shared_model=models, eval_config=config,
-                          data_location=data, output_path=out)
-  return out, gates, y, candidate, gbdt
+  out = str(tmp_path_factory.mktemp('gbdt_eval') / 'out')
+  columns = {evaluation.GBDT_LABEL_COLUMN: y,
+             evaluation.GBDT_PREDICTION_COLUMNS['candidate']: candidate,
+             evaluation.GBDT_PREDICTION_COLUMNS['gbdt']: gbdt}
+  verdict = gbdt_evaluator.evaluate(columns, out, gates)
+  return out, gates, y, candidate, gbdt, verdict
 
 
 def test_report_compares_with_the_gbdt_baseline(evaluated, gbdt_evaluated, tmp_path):
   from sklearn.metrics import log_loss, roc_auc_score
   uri, gates, _, _ = evaluated
-  gbdt_uri, gbdt_gates, y, candidate, gbdt = gbdt_evaluated
+  gbdt_uri, gbdt_gates, y, candidate, gbdt, verdict = gbdt_evaluated
   assert roc_auc_score(y, candidate) > roc_auc_score(y, gbdt)
+  # The component's own verdict and metrics: TFMA's, on the frame it was given.
+  assert verdict['blessed'] is False and verdict['rows'] == len(y)
+  assert verdict['gbdt']['auc'] == pytest.approx(roc_auc_score(y, gbdt), abs=2e-3)
+  assert verdict['candidate']['logloss'] == pytest.approx(log_loss(y, candidate), rel=1e-3)
   assert log_loss(y, candidate) > log_loss(y, gbdt)
   folder = report.write(uri, 'dnn', gbdt_gates, str(tmp_path), gbdt_evaluation_uri=gbdt_uri,
                         now=datetime.datetime(2026, 11, 28, 12, 0, 2))
@@ -161,7 +131,7 @@ def test_report_compares_with_the_gbdt_baseline(evaluated, gbdt_evaluated, tmp_p
       log_loss(y, candidate) - log_loss(y, gbdt), rel=1e-3)
   assert content['verdict'] is False
   table = {b['model']: b for b in content['baselines']}
-  assert table['GBDT (TF-DF)']['auc'] == pytest.approx(roc_auc_score(y, gbdt), abs=2e-3)
+  assert table['GBDT (LightGBM, tuned)']['auc'] == pytest.approx(roc_auc_score(y, gbdt), abs=2e-3)
   assert table['candidate']['logloss'] == pytest.approx(log_loss(y, candidate), rel=1e-3)
   page = open(f'{folder}/report.html', encoding='utf-8').read()
-  assert 'beats GBDT on logloss' in page and 'GBDT (TF-DF)' in page
+  assert 'beats GBDT on logloss' in page and 'GBDT (LightGBM, tuned)' in page

@@ -95,6 +95,20 @@ class Encoder:
       enc.sequence_vocab[q.name] = sorted(freq, key=lambda k: (-freq[k], k))[:SEQUENCE_TOKENS]
     return enc
 
+  def to_dict(self) -> Dict[str, Any]:
+    """The fitted mapping as JSON-able values (:meth:`from_dict` inverts it)."""
+    return {'spec': self.spec.to_dict(),
+            'categories': {k: list(v) for k, v in self.categories.items()},
+            'counts': self.counts, 'sequence_vocab': self.sequence_vocab}
+
+  @classmethod
+  def from_dict(cls, state: Mapping[str, Any]) -> 'Encoder':
+    import pandas as pd
+    return cls(fs.from_dict(state['spec']),
+               {k: pd.Index(v) for k, v in state['categories'].items()},
+               {k: dict(v) for k, v in state['counts'].items()},
+               {k: list(v) for k, v in state['sequence_vocab'].items()})
+
   @property
   def high_cardinality(self) -> List[str]:
     return sorted(self.counts)
@@ -163,6 +177,11 @@ class Fitted:
   def predict(self, x) -> np.ndarray:
     return np.asarray(self.booster.predict(x, num_iteration=self.best_iteration), np.float64)
 
+  def logits(self, x) -> np.ndarray:
+    """The log-odds behind :meth:`predict` (LightGBM's raw score)."""
+    return np.asarray(self.booster.predict(x, num_iteration=self.best_iteration,
+                                           raw_score=True), np.float64)
+
 
 def train(encoder: Encoder, train_cols, train_y, eval_cols, eval_y,
           params: Optional[Dict[str, Any]] = None, seed: int = 0,
@@ -171,8 +190,10 @@ def train(encoder: Encoder, train_cols, train_y, eval_cols, eval_y,
   on the eval split's logloss; ``eval_auc`` is the AUC of the stopped model.
 
   ``cache``: a dict that keeps the encoded splits per id encoding,
-  ``{encoding: ((train frame, categorical names), eval frame)}``, so that several calls
-  (a search) or the caller encode each split once."""
+  ``{encoding: ((train frame, categorical names), eval frame)}``, and LightGBM's binned
+  datasets of them (key ``('datasets', encoding)``), so that several calls (a search) or
+  the caller encode and bin each split once. The binned datasets are built with
+  ``feature_pre_filter`` off, so that one serves every ``min_data_in_leaf``."""
   import lightgbm as lgb
   from sklearn.metrics import roc_auc_score
   p = dict(DEFAULT_PARAMS, **(params or {}))
@@ -186,12 +207,14 @@ def train(encoder: Encoder, train_cols, train_y, eval_cols, eval_y,
                     num_threads=threads or os.cpu_count(), deterministic=True,
                     force_col_wise=True)
   start = time.perf_counter()
-  dtrain = lgb.Dataset(x_train, np.asarray(train_y, np.float64),
-                       categorical_feature=categorical, free_raw_data=False,
-                       params={'max_cat_to_onehot': p['max_cat_to_onehot'],
-                               'min_data_in_leaf': p['min_data_in_leaf']})
-  dvalid = lgb.Dataset(x_eval, np.asarray(eval_y, np.float64), reference=dtrain,
-                       categorical_feature=categorical)
+  if ('datasets', id_encoding) not in cache:
+    dtrain = lgb.Dataset(x_train, np.asarray(train_y, np.float64),
+                         categorical_feature=categorical, free_raw_data=False,
+                         params={'feature_pre_filter': False, 'verbose': -1})
+    dvalid = lgb.Dataset(x_eval, np.asarray(eval_y, np.float64), reference=dtrain,
+                         categorical_feature=categorical)
+    cache[('datasets', id_encoding)] = (dtrain, dvalid)
+  dtrain, dvalid = cache[('datasets', id_encoding)]
   booster = lgb.train(lgb_params, dtrain, num_boost_round=MAX_ROUNDS, valid_sets=[dvalid],
                       callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
   seconds = time.perf_counter() - start

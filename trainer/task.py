@@ -10,7 +10,10 @@
 * ``loss``: :class:`trainer.losses.LossConfig` fields; ``optimizer``:
   :class:`trainer.optimization.OptimizerConfig` fields;
 * ``batch_size``, ``epochs`` (early-stopping checkpoints over ``train_steps``),
-  ``patience``, ``distribution_strategy`` (see :func:`distribution_strategy`).
+  ``patience``, ``distribution_strategy`` (see :func:`distribution_strategy`);
+* ``seed`` (default 0): the seed of the weights' initialisation, dropout and the
+  training rows' shuffle. With TensorFlow's op determinism on (:func:`seed_everything`),
+  the same seed, data and settings train the same model again.
 
 Training stops early on the validation AUC of the primary task and restores the best
 weights (CTR models often overfit after one epoch). Afterwards each task head's
@@ -79,13 +82,22 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
   raise ValueError(f'unknown distribution strategy {name!r}; choose from {STRATEGIES}')
 
 
+def seed_everything(seed: int) -> None:
+  """Seeds Python's, NumPy's and TensorFlow's generators and turns on TensorFlow's op
+  determinism, so that a run repeats exactly (``tests/test_task.py`` checks it)."""
+  keras.utils.set_random_seed(seed)
+  tf.config.experimental.enable_op_determinism()
+
+
 def _input_fn(files: List[str], data_accessor, tf_transform_output, spec: fs.FeatureSpec,
-              batch_size: int, shuffle: bool = True) -> tf.data.Dataset:
-  """(features, {<label>_xf: labels}) batches; every label of the spec is included."""
+              batch_size: int, shuffle: bool = True, seed: int = 0) -> tf.data.Dataset:
+  """(features, {<label>_xf: labels}) batches; every label of the spec is included.
+  With ``shuffle``, repeated and shuffled with ``seed``."""
   features = {transformed_name(n) for n in spec.feature_names}
   labels = {transformed_name(l.name) for l in spec.labels}
   ds = data_accessor.tf_dataset_factory(
       files, tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle,
+                                            shuffle_seed=seed if shuffle else None,
                                             num_epochs=None if shuffle else 1),
       tf_transform_output.transformed_metadata.schema)
   return ds.map(lambda x: ({k: v for k, v in x.items() if k in features},
@@ -215,9 +227,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   opt = models.from_dict(optimization.OptimizerConfig, config.get('optimizer'), 'optimizer')
   _, tasks = core.task_layout(spec, heads.tasks)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+  seed = int(config.get('seed', 0))
+  seed_everything(seed)
 
   train_ds = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
-                       spec, batch_size)
+                       spec, batch_size, seed=seed)
   # The same eval_steps batches every epoch, and for calibration.
   eval_ds = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                       spec, batch_size, shuffle=False).take(fn_args.eval_steps)

@@ -113,6 +113,17 @@ class Label:
   column: str
   threshold: Optional[float] = None
 
+  def values(self, column) -> Any:
+    """The 0/1 label of raw ``column`` values, as Transform computes ``<name>_xf``
+    (:func:`transform.preprocessing._label`): ``column >= threshold`` where the spec sets
+    one, else ``column > 0.5``; a missing value is 0. For code that reads raw rows
+    (LightGBM, the GBDT baseline's evaluation)."""
+    import numpy as np
+    import pandas as pd
+    v = pd.to_numeric(pd.Series(np.asarray(column, dtype=object)), errors='coerce')
+    v = v.fillna(0.0).to_numpy(np.float64)
+    return (v >= self.threshold if self.threshold is not None else v > 0.5).astype(np.int64)
+
 
 @dataclasses.dataclass(frozen=True)
 class Categorical:

@@ -160,6 +160,23 @@ def fn_args(paths: Dict[str, str], out_dir: str, custom_config: Dict,
       eval_steps=eval_steps, data_accessor=data_accessor(), custom_config=custom_config)
 
 
+def write_example_splits(tables: Dict[str, pa.Table], spec: fs.FeatureSpec,
+                         out_dir: str) -> Dict[str, str]:
+  """Each table as an ExampleGen split folder (``<out_dir>/Split-<name>``, gzipped
+  ``tf.Example`` TFRecords of the spec's columns): the raw input of the GBDT baseline and
+  the custom evaluators, for tests and benchmarks. {split: folder}."""
+  out = {}
+  for name, table in tables.items():
+    folder = os.path.join(out_dir, f'Split-{name}')
+    os.makedirs(folder, exist_ok=True)
+    with tf.io.TFRecordWriter(os.path.join(folder, 'data_tfrecord-00000-of-00001.gz'),
+                              options='GZIP') as w:
+      for record in serialize_examples(table, spec):
+        w.write(record)
+    out[name] = folder
+  return out
+
+
 def serialize_examples(table: pa.Table, spec: fs.FeatureSpec) -> List[bytes]:
   """Raw ``tf.Example`` records of the spec's columns (what serving_default takes)."""
   from tensorflow_transform.tf_metadata import schema_utils

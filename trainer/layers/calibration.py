@@ -14,7 +14,7 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Sequence, Tuple  # noqa: E402
+from typing import Any, Dict, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy import optimize  # noqa: E402
@@ -129,6 +129,12 @@ class Calibrator:
   def layer(self, name: str = '') -> keras.layers.Layer:
     """The fitted calibration as a layer; ``name`` prefixes its layer name."""
     raise NotImplementedError
+
+  def to_dict(self) -> Dict[str, Any]:
+    """The fitted state as JSON-able values; :func:`calibrator_from_dict` inverts it."""
+    state = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+             for k, v in vars(self).items() if k != 'name'}
+    return {'method': self.name, **state}
 
 
 class TemperatureCalibrator(Calibrator):
@@ -246,3 +252,14 @@ def make_calibrator(name: str) -> Calibrator:
   if name not in CALIBRATORS:
     raise ValueError(f'unknown calibration {name!r}; choose from {sorted(CALIBRATORS)}')
   return CALIBRATORS[name]()
+
+
+def calibrator_from_dict(state: Dict[str, Any]) -> Calibrator:
+  """The calibrator :meth:`Calibrator.to_dict` wrote."""
+  state = dict(state)
+  out = make_calibrator(state.pop('method'))
+  for k, v in state.items():
+    if not hasattr(out, k):
+      raise ValueError(f'calibration {out.name}: unknown field {k!r}')
+    setattr(out, k, np.asarray(v, np.float64) if isinstance(v, list) else v)
+  return out

@@ -1,0 +1,37 @@
+"""bench/main_job.py's summary (the spread over repeats of one seed) and its docs table,
+on hand-made run reports."""
+import pytest
+
+from bench import main_job
+
+
+def _report(auc, gbdt_auc, blessed=True):
+  return {'metrics': {'auc': auc, 'logloss': 0.09},
+          'gbdt': {'metrics': {'auc': gbdt_auc, 'logloss': 0.0905},
+                   'auc_diff': auc - gbdt_auc, 'logloss_diff': -0.0005,
+                   'trainer': {'trees': 80}},
+          'trainer': {'train_examples_per_second': 9000.0},
+          'blessed': blessed, 'pushed': blessed}
+
+
+def test_summary_measures_the_spread_over_repeats_of_the_first_seed():
+  results = []
+  for run, auc in enumerate((0.7300, 0.7310, 0.7290)):
+    results += main_job.rows_of(0, run, _report(auc, 0.7200), 800.0 + run, {'Trainer': 90.0})
+  results += main_job.rows_of(1, 0, _report(0.7100, 0.7150, blessed=False), 790.0, {})
+  summary = {r['metric']: r['value'] for r in main_job.summarize(results, 0)}
+  assert summary['auc_range'] == pytest.approx(0.0020)
+  assert summary['auc_std'] == pytest.approx(0.0010)
+  assert summary['auc_margin_range'] == pytest.approx(0.0020)
+  assert summary['wall_s_range'] == pytest.approx(2.0)
+  text = main_job.markdown(results + main_job.summarize(results, 0), 'cmd', 'today')
+  assert '| 0 | 0 | 13.3 | 0.7300 | 0.0900 | 0.7200 | 0.0905 | +0.0100 | -0.0005 |' in text
+  assert '| 1 | 0 |' in text and text.count('| yes | yes |') == 3
+  assert '| no | no |' in text and 'auc_range (seed 0 repeats): 0.0020' in text
+  rows = {r['metric']: r for r in results if (r['seed'], r['run']) == (0, 0)}
+  assert rows['seconds_Trainer']['value'] == 90.0 and rows['seconds_Trainer']['unit'] == 's'
+
+
+def test_one_repeat_has_no_spread():
+  results = main_job.rows_of(0, 0, _report(0.73, 0.72), 800.0, {})
+  assert main_job.summarize(results, 0) == []
