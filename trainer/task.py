@@ -13,7 +13,8 @@
   ``patience``, ``distribution_strategy`` (see :func:`distribution_strategy`);
 * ``seed`` (default 0): the seed of the weights' initialisation, dropout and the
   training rows' shuffle. With TensorFlow's op determinism on (:func:`seed_everything`),
-  the same seed, data and settings train the same model again.
+  the same seed, settings and input files (rows in the same order) train the same model
+  again.
 
 Training stops early on the validation AUC of the primary task and restores the best
 weights (CTR models often overfit after one epoch). Afterwards each task head's
