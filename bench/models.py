@@ -99,9 +99,7 @@ def run_lightgbm(tables, spec):
 
 
 def _label(table, label):
-  v = table.column(label.column).to_numpy().astype(np.float64)
-  return (v >= label.threshold).astype(np.float64) if label.threshold is not None else (
-      v > 0.5).astype(np.float64)
+  return label.values(table.column(label.column).to_numpy()).astype(np.float64)
 
 
 def latency(signature, examples, batch, repeats):

@@ -217,7 +217,7 @@ def tune_lightgbm(tables, spec, trials, sample_rows, seed=0):
   names = gbdt.feature_columns(spec)
   split = {k: (boosting.columns_of(tables[k], names),
                bench_models._label(tables[k], spec.primary_label)) for k in ('train', 'eval')}
-  fitted, _ = gbdt.search(spec, split['train'], split['eval'],
+  fitted, _, _ = gbdt.search(spec, split['train'], split['eval'],
                           gbdt.GbdtConfig(trials=trials, tune_rows=sample_rows, seed=seed),
                           log=lambda m: print('   ' + m, flush=True))
   record = [{'params': f.params, 'eval_auc': f.eval_auc, 'rounds': f.best_iteration,

@@ -128,19 +128,21 @@ class GbdtModel:
 
 def search(spec: fs.FeatureSpec, train: Tuple[Any, np.ndarray],
            valid: Tuple[Any, np.ndarray], config: GbdtConfig = GbdtConfig(),
-           log: Optional[Callable[[str], None]] = None) -> Tuple[List[boosting.Fitted], int]:
+           log: Optional[Callable[[str], None]] = None
+           ) -> Tuple[List[boosting.Fitted], boosting.Encoder, int]:
   """The search (:func:`trainer.boosting.tune`, ``config.trials`` trials, best eval AUC
   first) on a seeded sample of at most ``config.tune_rows`` training rows, with an
-  encoder fitted on that sample; and the number of rows it trained on. ``bench/quality``
-  runs the same search for its ``lightgbm_tuned`` row."""
+  encoder fitted on that sample; that encoder, and the number of rows it trained on.
+  ``bench/quality`` runs the same search for its ``lightgbm_tuned`` row."""
   (x_train, y_train), (x_eval, y_eval) = train, valid
   if len(y_train) > config.tune_rows:
     keep = np.sort(np.random.default_rng(config.seed).choice(
         len(y_train), config.tune_rows, replace=False))
     x_train, y_train = _rows(x_train, keep), np.asarray(y_train)[keep]
-  trials = boosting.tune(boosting.Encoder.fit(x_train, spec), x_train, y_train, x_eval,
-                         y_eval, config.trials, config.seed, log=log)
-  return trials, len(y_train)
+  encoder = boosting.Encoder.fit(x_train, spec)
+  trials = boosting.tune(encoder, x_train, y_train, x_eval, y_eval, config.trials,
+                         config.seed, log=log)
+  return trials, encoder, len(y_train)
 
 
 def _rows(columns, keep):
@@ -165,10 +167,10 @@ def fit(spec: fs.FeatureSpec, train: Tuple[Any, np.ndarray], valid: Tuple[Any, n
   if y_train.min() == y_train.max():
     raise ValueError('gbdt: the training rows hold one class only')
   start = time.perf_counter()
-  trials, tune_rows = search(spec, train, valid, config, log)
-  encoder = boosting.Encoder.fit(x_train, spec)
+  trials, encoder, tune_rows = search(spec, train, valid, config, log)
   best = trials[0]
-  if tune_rows < len(y_train):
+  if tune_rows < len(y_train):   # refit on every training row, with their encoder
+    encoder = boosting.Encoder.fit(x_train, spec)
     best = boosting.train(encoder, x_train, y_train, x_eval, y_eval, best.params,
                           config.seed, config.threads)
   seconds = time.perf_counter() - start
