@@ -20,6 +20,8 @@ import tensorflow as tf
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.types import standard_component_specs
 
+from components import canonical_example_gen
+
 
 def _feature(value: Any) -> tf.train.Feature:
   if isinstance(value, np.ndarray):
@@ -59,8 +61,9 @@ def _ParquetToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], 
           | 'ToTFExample' >> beam.Map(row_to_example))
 
 
-class Executor(BaseExampleGenExecutor):
-  """``FileBasedExampleGen`` executor for Parquet files (see the module doc)."""
+class Executor(canonical_example_gen.CanonicalSplitsMixin, BaseExampleGenExecutor):
+  """``FileBasedExampleGen`` executor for Parquet files (see the module doc), writing
+  canonical splits (:mod:`components.canonical_example_gen`)."""
 
   def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
     return _ParquetToExample

@@ -2,10 +2,13 @@
 
 Components (ids as they appear in ML Metadata and the pipeline root):
 
-* ``CsvExampleGen``, or ``FileBasedExampleGen`` with :mod:`components.parquet_example_gen`: train / eval / test by hash buckets of the
-  spec's ``split`` ratio (of ``split_key`` if set), deterministic.
+* ``ExampleGen`` (``FileBasedExampleGen`` with CsvExampleGen's reader or
+  :mod:`components.parquet_example_gen`'s): train / eval / test by hash buckets of the
+  spec's ``split`` ratio (of ``split_key`` if set), each split's rows in one canonical
+  order (:mod:`components.canonical_example_gen`), so that one seed trains one model.
 * ``StatisticsGen``, ``SchemaGen`` (inferred) and ``ExampleValidator``.
-* ``Transform``: ``transform.preprocessing.preprocessing_fn``, analysed on train.
+* ``Transform``: ``transform.preprocessing.preprocessing_fn``, analysed on train, in
+  fixed-size batches (:mod:`components.fixed_batch_transform`).
 * ``Trainer``: ``trainer.task.run_fn``, early-stopped on eval.
 * ``GbdtTrainer``: the GBDT baseline, ``trainer.gbdt.run_fn`` (LightGBM, tuned on eval)
   on the same rows, ExampleGen's raw splits; evaluated, never pushed.
@@ -39,6 +42,7 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx.components import FileBasedExampleGen  # noqa: E402
 from tfx.dsl.components.base import executor_spec  # noqa: E402
 
+from components import canonical_example_gen, fixed_batch_transform  # noqa: E402
 from components import parquet_example_gen  # noqa: E402
 from components.gbdt_evaluator import GbdtEvaluator  # noqa: E402
 from components.blessing_gate import BlessingGate  # noqa: E402
@@ -65,13 +69,12 @@ def _example_gen(config: PipelineConfig, spec: fs.FeatureSpec, fmt: str):
   if spec.split_key:
     split_config.partition_feature_name = spec.split_key
   output = tfx.proto.Output(split_config=split_config)
-  if fmt == 'parquet':
-    return FileBasedExampleGen(
-        input_base=config.data_root, output_config=output,
-        custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_example_gen.Executor)
-    ).with_id('ExampleGen')
-  return tfx.components.CsvExampleGen(input_base=config.data_root,
-                                      output_config=output).with_id('ExampleGen')
+  executor = (parquet_example_gen.Executor if fmt == 'parquet'
+              else canonical_example_gen.CsvExecutor)
+  return FileBasedExampleGen(
+      input_base=config.data_root, output_config=output,
+      custom_executor_spec=executor_spec.BeamExecutorSpec(executor)
+  ).with_id('ExampleGen')
 
 
 def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str = '',
@@ -90,7 +93,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
                                         infer_feature_shape=True)
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
-  transform = tfx.components.Transform(
+  transform = fixed_batch_transform.Transform(
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN, custom_config={'feature_spec': spec_dict},
       splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']))

@@ -1,11 +1,15 @@
-"""ExampleGen reads CSV and Parquet folders into train / eval / test at the spec's ratio."""
+"""ExampleGen reads CSV and Parquet folders into train / eval / test at the spec's ratio,
+each split in its canonical row order."""
+import hashlib
 import os
 
+import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
 
+from components import canonical_example_gen
 from datagen import synthetic
 from pipeline import configs
 from pipeline.pipeline import _example_gen
@@ -31,7 +35,10 @@ def _run_example_gen(tmp_path, data_root, fmt, name):
   out = {}
   for split in ('train', 'eval', 'test'):
     folder = os.path.join(root, run, f'Split-{split}')
-    files = [os.path.join(folder, f) for f in os.listdir(folder)]
+    files = [os.path.join(folder, f) for f in sorted(os.listdir(folder))]
+    out[f'{split}_files'] = [os.path.basename(f) for f in files]
+    out[f'{split}_digests'] = [hashlib.sha256(r.numpy()).digest() for r in
+                               tf.data.TFRecordDataset(files, compression_type='GZIP')]
     times = []
     for rec in tf.data.TFRecordDataset(files, compression_type='GZIP'):
       ex = tf.train.Example.FromString(rec.numpy())
@@ -42,6 +49,13 @@ def _run_example_gen(tmp_path, data_root, fmt, name):
         assert f['clicked'].int64_list.value[0] in (0, 1)
     out[split] = sorted(times)
   return out
+
+
+def _example(i: int) -> tf.train.Example:
+  return tf.train.Example(features=tf.train.Features(feature={
+      'i': tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+      'name': tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(i % 7).encode()])),
+      'x': tf.train.Feature(float_list=tf.train.FloatList(value=[i / 3]))}))
 
 
 @pytest.fixture(scope='module')
@@ -79,3 +93,37 @@ def test_parquet_rows_keep_zeros():
   assert list(f['ids'].int64_list.value) == [0, 3]
   with pytest.raises(TypeError, match='unsupported'):
     row_to_example({'x': {'nested': 1}})
+
+
+@pytest.mark.parametrize('fmt', ['csv', 'parquet'])
+def test_splits_are_written_in_canonical_order(splits, fmt):
+  s = splits[fmt]
+  for split in ('train', 'eval', 'test'):
+    assert s[f'{split}_files'] == [canonical_example_gen.file_name(0)]
+    assert s[f'{split}_digests'] == sorted(s[f'{split}_digests'])
+
+
+def _write(path, records, rows_per_file):
+  with beam.Pipeline() as p:
+    _ = (p | beam.Create(records)
+         | canonical_example_gen.WriteCanonicalSplit(str(path), rows_per_file))  # pylint: disable=no-value-for-parameter
+  return {f: (path / f).read_bytes() for f in sorted(os.listdir(path))}
+
+
+def test_canonical_split_depends_on_the_set_of_rows_alone(tmp_path):
+  """Another input order, serialised bytes instead of protos, several files: the same
+  files, byte for byte, each sorted by the rows' digests."""
+  examples = [_example(i) for i in range(500)]
+  a = _write(tmp_path / 'a', examples, 200)
+  b = _write(tmp_path / 'b', [e.SerializeToString() for e in examples[::-1]], 200)
+  assert list(a) == [canonical_example_gen.file_name(i) for i in range(3)]
+  assert a == b
+  seen = []
+  for name in a:
+    rows = [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / 'a' / name),
+                                                       compression_type='GZIP')]
+    digests = [hashlib.sha256(r).digest() for r in rows]
+    assert digests == sorted(digests) and 100 < len(rows) < 240  # about 500 / 3 each
+    seen += [tf.train.Example.FromString(r).features.feature['i'].int64_list.value[0]
+             for r in rows]
+  assert sorted(seen) == list(range(500))
