@@ -14,7 +14,9 @@
 * ``seed`` (default 0): the seed of the weights' initialisation, dropout and the
   training rows' shuffle. With TensorFlow's op determinism on (:func:`seed_everything`),
   the same seed, settings and input files (rows in the same order) train the same model
-  again.
+  again. In the pipeline the files repeat too: ExampleGen writes its splits in a
+  canonical order and Transform's output is byte-identical from run to run
+  (:mod:`components.canonical_example_gen`).
 
 Training stops early on the validation AUC of the primary task and restores the best
 weights (CTR models often overfit after one epoch). Afterwards each task head's
