@@ -56,8 +56,8 @@ def file_name(index: int) -> str:
 
 
 def _write_file(item, split_path: str) -> int:
-  index, records = item
-  rows = sorted(((_digest(r), r) for r in records))
+  index, rows = item  # rows: (digest, record) pairs
+  rows = sorted(rows)
   path = os.path.join(split_path, file_name(index))
   # Written in place: a retried bundle writes the same bytes to the same name.
   with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type='GZIP')) as w:
@@ -76,7 +76,8 @@ def WriteCanonicalSplit(records: beam.PCollection, split_path: str,  # pylint: d
 
   def to_file(record: bytes, n: int):
     files = max(1, math.ceil(n / rows_per_file))
-    return int.from_bytes(_digest(record)[:8], 'big') % files, record
+    digest = _digest(record)
+    return int.from_bytes(digest[:8], 'big') % files, (digest, record)
 
   return (data
           | 'ToFile' >> beam.Map(to_file, n=beam.pvalue.AsSingleton(count))

@@ -95,10 +95,10 @@ def z_score(value: tf.Tensor) -> tf.Tensor:
 
   Why not ``tft.scale_to_z_score`` itself: Beam merges the partial sums of the analyzers
   in an order of its own, so one set of rows gives float32 statistics that differ in their
-  last bit from run to run (measured: 1e-7 on most rows of the default data), and a
-  network trained on them ends as far from the last run as one from another seed. In
-  float64 the sums differ by about 1e-15; rounded to 9 digits they are equal unless
-  the two land on either side of a rounding step, about once in 10^5 statistics.
+  last bit from run to run (measured: 1e-7 on most rows of the default data), and the
+  Trainer then starts from other inputs. In float64 the sums differ by about 1e-15;
+  rounded to 9 digits they are equal unless the two land on either side of a rounding
+  step (estimated: about once in 10^5 statistics; two runs on the default data agreed).
   A constant feature (variance 0) is only centred, as ``tft.scale_to_z_score`` does.
   """
   x = tf.cast(value, tf.float64)
