@@ -14,7 +14,9 @@
 * ``seed`` (default 0): the seed of the weights' initialisation, dropout and the
   training rows' shuffle. With TensorFlow's op determinism on (:func:`seed_everything`),
   the same seed, settings and input files (rows in the same order) train the same model
-  again. In the pipeline the files repeat too: ExampleGen writes its splits in a
+  again in a fresh process (within one process that trained other models first they
+  differ: oneDNN's kernels, and a cause in the dropout path not found yet; docs/MODELS.md,
+  "Training"). In the pipeline the files repeat too: ExampleGen writes its splits in a
   canonical order and Transform's output is byte-identical from run to run
   (:mod:`components.canonical_example_gen`).
 
@@ -87,7 +89,9 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
 
 def seed_everything(seed: int) -> None:
   """Seeds Python's, NumPy's and TensorFlow's generators and turns on TensorFlow's op
-  determinism, so that a run repeats exactly (``tests/test_task.py`` checks it)."""
+  determinism, so that a run in a fresh process repeats exactly (``tests/test_task.py``
+  checks it). Within one process, what ran before still moves the result (see the
+  module docstring)."""
   keras.utils.set_random_seed(seed)
   tf.config.experimental.enable_op_determinism()
 
