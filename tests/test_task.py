@@ -92,7 +92,6 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
 
 _TRAIN_IN_A_PROCESS = """
 import json, sys
-import tensorflow as tf
 from trainer import task
 from transform import local
 paths, folder, config = json.loads(sys.argv[1])

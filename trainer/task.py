@@ -13,10 +13,9 @@
   ``patience``, ``distribution_strategy`` (see :func:`distribution_strategy`);
 * ``seed`` (default 0): the seed of the weights' initialisation, dropout and the
   training rows' shuffle. With TensorFlow's op determinism on (:func:`seed_everything`),
-  the same seed, settings and input files (rows in the same order) train the same model
-  again in a fresh process (within one process that trained other models first they
-  differ: oneDNN's kernels, and a cause in the dropout path not found yet; docs/MODELS.md,
-  "Training"). In the pipeline the files repeat too: ExampleGen writes its splits in a
+  the same seed, settings and input files (rows in the same order) are meant to train the
+  same model again; that is not yet proven (repeats differed under load, and within one
+  process that trained other models first: docs/MODELS.md, "Training"). In the pipeline the files repeat too: ExampleGen writes its splits in a
   canonical order and Transform's output is byte-identical from run to run
   (:mod:`components.canonical_example_gen`).
 
@@ -89,9 +88,8 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
 
 def seed_everything(seed: int) -> None:
   """Seeds Python's, NumPy's and TensorFlow's generators and turns on TensorFlow's op
-  determinism, so that a run in a fresh process repeats exactly (``tests/test_task.py``
-  checks it). Within one process, what ran before still moves the result (see the
-  module docstring)."""
+  determinism, so that a run may repeat (not yet exact in every case: see the module
+  docstring; ``tests/test_task.py`` checks it)."""
   keras.utils.set_random_seed(seed)
   tf.config.experimental.enable_op_determinism()
 
