@@ -13,10 +13,10 @@
   ``patience``, ``distribution_strategy`` (see :func:`distribution_strategy`);
 * ``seed`` (default 0): the seed of the weights' initialisation, dropout and the
   training rows' shuffle. With TensorFlow's op determinism on (:func:`seed_everything`),
-  the same seed, settings and input files (rows in the same order) are meant to train the
-  same model again; that is not yet proven (repeats differed under load, and within one
-  process that trained other models first: docs/MODELS.md, "Training"). In the pipeline the files repeat too: ExampleGen writes its splits in a
-  canonical order and Transform's output is byte-identical from run to run
+  the same seed, settings and input files (rows in the same order) train the same model
+  again in a fresh process (``tests/test_task.py``; docs/MODELS.md, "Training"). In the
+  pipeline the files repeat too: ExampleGen writes its splits in a canonical order and
+  Transform's output is byte-identical from run to run
   (:mod:`components.canonical_example_gen`).
 
 Training stops early on the validation AUC of the primary task and restores the best
@@ -88,8 +88,7 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
 
 def seed_everything(seed: int) -> None:
   """Seeds Python's, NumPy's and TensorFlow's generators and turns on TensorFlow's op
-  determinism, so that a run may repeat (not yet exact in every case: see the module
-  docstring; ``tests/test_task.py`` checks it)."""
+  determinism, so that a run in a fresh process repeats (``tests/test_task.py``)."""
   keras.utils.set_random_seed(seed)
   tf.config.experimental.enable_op_determinism()
 
@@ -240,8 +239,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   # The same eval_steps batches every epoch, and for calibration.
   eval_ds = _input_fn(fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
                       spec, batch_size, shuffle=False).take(fn_args.eval_steps)
-  _check_esmm_labels(tasks, train_ds)
-  class_weights = (_class_weights(tasks, train_ds, loss.class_balance_beta)
+  # The label checks read their own, unshuffled copy of the training rows. Iterating
+  # train_ds itself would advance its shuffle's seed generator by one draw per pass that
+  # the iterator's prefetch thread ran ahead before it was dropped, a number that depends
+  # on thread timing: seeded repeats then read other batches (measured under load).
+  probe_ds = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
+                       spec, batch_size, shuffle=False)
+  _check_esmm_labels(tasks, probe_ds)
+  class_weights = (_class_weights(tasks, probe_ds, loss.class_balance_beta)
                    if loss.class_balance_beta else None)
   optimization.set_mixed_precision(opt.mixed_precision)
   try:
