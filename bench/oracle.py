@@ -13,6 +13,13 @@ match). Its L2 strength is chosen on the eval split. ``ids=False`` leaves the us
 and campaign columns out: the ceiling of a model that learns only the global structure.
 
 A deep model's distance to this row is the part of the gap to Bayes it could close.
+
+:func:`learned` says which parts: it splits the true click logit into the generator's
+terms (:func:`terms`) and regresses a model's test logit on them (least squares, with an
+intercept). A term's coefficient is the fraction of it that the model's logit carries: 1
+when learned in full, 0 when ignored. The per-id and per-cell terms can only be learned
+up to the noise of their few clicks, so a coefficient below 1 there is partly the
+shrinkage a good estimate needs; a term near 0 is one the model cannot represent.
 """
 import numpy as np
 
@@ -55,6 +62,48 @@ def design(table, ids: bool = True):
                     z('feat_2'), np.minimum(match, 3)], axis=1)
   blocks.append(sparse.csr_matrix(dense))
   return sparse.hstack(blocks, format='csr')
+
+
+# The generator's click-logit terms (datagen.synthetic.SyntheticWorld.click_logit).
+TERMS = ('user', 'ad', 'campaign', 'inventory', 'diurnal', 'gender_x_age', 'age_x_category',
+         'inventory_x_hour', 'gender_x_age_x_day', 'premium_numeric', 'dense_linear',
+         'sequence_match', 'action')
+
+
+def terms(table, world):
+  """{term: [rows]}: the true click logit of ``table``'s rows under ``world``, split into
+  :data:`TERMS`; they sum to ``world.click_logit`` less its constant (a test checks it)."""
+  c = synthetic.table_columns(table)
+  tokens, offsets = synthetic.parse_seq(table.column('seq').to_pylist())
+  ad = c['ad_id']
+  cat = world.ad_category[ad]
+  match = synthetic.sequence_match(tokens, offsets, cat)
+  z = lambda name: synthetic._z(name, c[name].astype(np.float64))  # noqa: E731
+  g, age, inv, hour = c['gender'], c['age_group'], c['inventory_id'], c['hour']
+  a = c['action']
+  premium = np.isin(inv, world.premium_inventory)
+  values = (0.6 * world.u_bias[c['user_id']], 0.5 * world.d_bias[ad],
+            0.3 * world.c_bias[world.ad_campaign[ad]], world.inv_eff[inv],
+            0.3 * np.sin(2 * np.pi * (hour - 14) / 24), world.ga[g, age],
+            world.ac[age, cat], world.ih[inv, hour], world.gad[g, age, c['day_of_week']],
+            0.5 * np.tanh(z('l_feat_0')) * np.tanh(z('feat_1')) * premium,
+            0.25 * z('history_0') + 0.2 * z('l_feat_1') - 0.15 * z('feat_2'),
+            0.35 * np.minimum(match, 3),
+            world.act[a] + world.act_inv[inv, a] + world.act_age[age, a])
+  return dict(zip(TERMS, (np.asarray(v, np.float64) for v in values)))
+
+
+def learned(table, probabilities, world):
+  """{term: coefficient} of the least-squares fit of ``probabilities``' logit on
+  :func:`terms` (module docstring), and ``residual_sd``: what the terms leave of it."""
+  p = np.clip(np.asarray(probabilities, np.float64), 1e-7, 1 - 1e-7)
+  logit = np.log(p) - np.log1p(-p)
+  t = terms(table, world)
+  x = np.column_stack([np.ones(len(logit))] + [t[k] for k in TERMS])
+  coef, *_ = np.linalg.lstsq(x, logit, rcond=None)
+  out = {k: float(b) for k, b in zip(TERMS, coef[1:])}
+  out['residual_sd'] = float(np.std(logit - x @ coef))
+  return out
 
 
 def fit(tables, label: str = 'clicked', ids: bool = True):

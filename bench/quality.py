@@ -235,7 +235,10 @@ def ensemble(a, b, y_eval):
 
 
 def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, results,
-                lgb_params=None):
+                lgb_params=None, world=None):
+  """One split's rows of every model. ``world``: the generated data's
+  :class:`datagen.synthetic.SyntheticWorld`, for :func:`bench.oracle.learned`'s
+  ``learned_<term>`` rows."""
   from sklearn.metrics import roc_auc_score
   from transform import local
   y = {k: bench_models._label(tables[k], spec.primary_label) for k in ('eval', 'test')}
@@ -291,11 +294,24 @@ def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, 
       rows.append({'dataset': dataset, 'model': name, 'split': split_name,
                    'metric': 'expected_auc', 'value': expected_auc(p, r['test']),
                    'unit': ''})
+    if world is not None:
+      scored = {**{n: r['test'] for n, r in runs.items()},
+                **{n: q for n, q in ceilings.items() if n != BAYES}}
+      for name, q in scored.items():
+        for term, value in oracle.learned(tables['test'], q, world).items():
+          rows.append({'dataset': dataset, 'model': name, 'split': split_name,
+                       'metric': f'{LEARNED}{term}', 'value': value, 'unit': ''})
   results.extend(rows)
   shutil.rmtree(workdir, ignore_errors=True)
 
 
 RECORDS = (CHOSEN, 'search')     # rows that record a choice, not a measurement
+LEARNED = 'learned_'             # + a bench.oracle term: that term's coefficient
+
+
+def _split_seed(name):
+  """The seed of a seeded split's name (``seed=3``; see :func:`splits`)."""
+  return int(name.split('=', 1)[1])
 
 
 def summarize(results):
@@ -392,7 +408,29 @@ def markdown(results, commands):
           + ((f' {auc - bayes:+.4f} |' if auc is not None else ' |')
              + f' {cell(m, "expected_auc")} |' if bayes else ''))
     lines.append('')
+    lines += _learned_table(d, models, summary)
   return '\n'.join(lines)
+
+
+def _learned_table(d, models, summary):
+  """What each model's test logit carries of each term of the generator's click logit
+  (:func:`bench.oracle.learned`), mean over the splits; no lines without such rows."""
+  from bench import oracle
+  names = list(oracle.TERMS) + ['residual_sd']
+  rows = [m for m in models if (d, m, f'{LEARNED}user_mean') in summary]
+  if not rows:
+    return []
+  lines = ['Each term of the true click logit, as carried by the model\'s test logit: the '
+           'least-squares coefficient of that logit on the terms (`bench/oracle.py`; 1 = '
+           'in full, 0 = not at all; mean over splits). The oracle rows show how much of '
+           'each term the training clicks allow.', '',
+           '| model | ' + ' | '.join(n.replace('_', ' ') for n in names) + ' |',
+           '|---|' + '---|' * len(names)]
+  for m in rows:
+    lines.append(f'| {m} | ' + ' | '.join(
+        f'{summary.get((d, m, f"{LEARNED}{n}_mean"), float("nan")):.2f}' for n in names)
+        + ' |')
+  return lines + ['']
 
 
 def write_docs(text, path=DOCS):
@@ -508,8 +546,12 @@ def main(argv=None):
                         'chosen': lgb_params, 'trials': record,
                         'train_rows': min(args.tune_rows, tables['train'].num_rows)})
       workdir = tempfile.mkdtemp(prefix='bench_quality_')
+      world = None
+      if dataset == 'generated':
+        from datagen import synthetic
+        world = synthetic.SyntheticWorld(_split_seed(name))
       bench_split(dataset, name, tables, spec, deep, workdir, train, results,
-                  lgb_params)
+                  lgb_params, world)
     # Written per dataset, so a long run keeps what it finished.
     path = write_results('quality', results + summarize(results), merge_by='dataset')
     print('wrote', path)

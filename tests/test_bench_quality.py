@@ -105,6 +105,27 @@ def test_tuned_lightgbm_is_the_reference_when_it_ran():
   assert '+0.0350 (0.0050)' in dnn
 
 
+def test_docs_table_of_learned_terms_only_where_they_were_measured():
+  from bench import oracle
+  rows = []
+  for split, user in (('seed=0', 0.2), ('seed=1', 0.4)):
+    rows.append({'dataset': 'g', 'model': 'dnn', 'split': split, 'metric': 'auc',
+                 'value': 0.75, 'unit': ''})
+    for term in list(oracle.TERMS) + ['residual_sd']:
+      rows.append({'dataset': 'g', 'model': 'dnn', 'split': split,
+                   'metric': quality.LEARNED + term,
+                   'value': user if term == 'user' else 1.0, 'unit': ''})
+    rows.append({'dataset': 'm', 'model': 'dnn', 'split': split, 'metric': 'auc',
+                 'value': 0.7, 'unit': ''})
+  text = quality.markdown(rows + quality.summarize(rows), {})
+  header = next(l for l in text.splitlines() if l.startswith('| model | user | ad |'))
+  assert header.count('|') == len(oracle.TERMS) + 3
+  learned = [l for l in text.splitlines() if l.startswith('| dnn | 0.30 | 1.00 |')]
+  assert len(learned) == 1                               # on g only, the mean of 0.2, 0.4
+  assert text.count('least-squares coefficient') == 1
+  assert quality._split_seed('seed=12') == 12
+
+
 def test_expected_auc_is_the_auc_averaged_over_label_draws():
   rng = np.random.default_rng(0)
   p = rng.beta(1, 20, 400)

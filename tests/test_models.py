@@ -77,6 +77,18 @@ def test_unknown_settings_are_named():
     core.HeadConfig(tasks='some')
 
 
+def test_l2_penalties_scale_with_the_training_rows():
+  config = dnn.DnnConfig(embedding_l2=1e-4, wide_l2=2e-4)
+  scaled, scale = core.scaled_to_rows(config, 800_000)
+  assert scale == pytest.approx(0.125)
+  assert scaled.embedding_l2 == pytest.approx(1.25e-5) and scaled.wide_l2 == pytest.approx(2.5e-5)
+  assert scaled.hidden_units == config.hidden_units and config.embedding_l2 == 1e-4
+  same, scale = core.scaled_to_rows(dnn.DnnConfig(l2_reference_rows=None), 800_000)
+  assert scale == 1.0 and same.embedding_l2 == 1e-4
+  with pytest.raises(ValueError, match='training rows'):
+    core.scaled_to_rows(config, 0)
+
+
 def test_task_layouts():
   assert [t.key for t in core.task_layout(SPEC, 'auto')[1]] == ['ctr', 'cvr', 'ctcvr']
   assert [t.key for t in core.task_layout(SPEC, 'all')[1]] == ['clicked', 'converted']
@@ -142,6 +154,27 @@ def test_field_embedding_shares_the_target_table_and_masks_padding():
   a = layer({**{k: v[:1] for k, v in feats.items()}, 's_xf': seq})
   b = layer({**{k: v[:1] for k, v in other_pad.items()}, 's_xf': seq})
   np.testing.assert_allclose(a, b)
+
+
+def test_match_count_field_counts_the_candidate_in_its_sequence():
+  layer = FieldEmbedding(SPEC.to_dict(), CARDS, dim=8, sequence_match=True)
+  feats, _ = _data(200)
+  out = layer(feats).numpy()
+  assert layer.field_names == ['g', 'cat', 'u', 'x', 's', 's_matches']
+  assert out.shape == (200, 6, 8)
+  # cat's vocabulary ids are 0-8; 9 is its OOV bucket, which stands for many values.
+  cat, seq = feats['cat_xf'], feats['s_xf']
+  want = np.where(cat < 9, (seq == cat[:, None] + 1).sum(1), 0)
+  got = layer._matches(SPEC.field('s'), SPEC.field('cat'), feats).numpy()
+  np.testing.assert_array_equal(got, want)
+  assert (want >= 2).any() and (cat == 9).any() and ((seq == 10).sum(1)[cat == 9] > 0).any()
+  table = layer.match_tables['s'].embeddings.numpy()
+  np.testing.assert_allclose(out[:, 5], table[want], rtol=1e-6)
+  clone = FieldEmbedding.from_config(layer.get_config())
+  clone(feats)
+  clone.set_weights(layer.get_weights())
+  np.testing.assert_allclose(clone(feats).numpy(), out, rtol=1e-6)
+  assert FieldEmbedding(SPEC.to_dict(), CARDS, dim=8)(feats).shape == (200, 5, 8)
 
 
 def test_periodic_numeric_embedding_moves_non_monotonically_and_round_trips():

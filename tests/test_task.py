@@ -83,6 +83,9 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
   report = json.load(open(os.path.join(args.model_run_dir, task.REPORT_FILE)))
   assert report['model'] == name and report['train_examples_per_second'] > 0
   assert report['parameters'] > 0 and report['epochs_run'] >= 1
+  # The L2 penalties are set for 100k rows; these 3.1k rows scale them up.
+  assert report['train_rows'] == tables['train'].num_rows
+  assert report['l2_scale'] == pytest.approx(1e5 / tables['train'].num_rows)
   assert report['calibration']['method'] == 'platt'
   assert set(report['calibration']['tasks']) == {'ctr', 'cvr', 'ctcvr'}
   assert report['calibration']['tasks']['ctr']['temperature'] > 0
@@ -106,6 +109,17 @@ args = local.fn_args(paths, folder, config, train_steps=40, eval_steps=4)
 task.run_fn(args)
 print(args.serving_model_dir)
 """
+
+
+def test_count_records_reads_plain_and_gzip_files(tmp_path):
+  for name, options, n in (('a.tfrecord', None, 5), ('b.gz', 'GZIP', 9000)):
+    with tf.io.TFRecordWriter(str(tmp_path / name), options=options) as w:
+      for i in range(n):
+        w.write(b'x' * (i % 7))
+  assert task.count_records([str(tmp_path / '*')]) == 9005
+  assert task.count_records([str(tmp_path / 'b.gz')]) == 9000
+  with pytest.raises(ValueError, match='no training files'):
+    task.count_records([str(tmp_path / 'none*')])
 
 
 def test_the_same_seed_trains_the_same_model(small_transformed, tmp_path):

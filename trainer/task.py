@@ -23,7 +23,8 @@ Training stops early on the validation AUC of the primary task and restores the 
 weights (CTR models often overfit after one epoch). Afterwards each task head's
 calibrator is fitted on the validation split. ``<model_run_dir>/trainer_report.json``
 holds the model's parameter count, epochs run, best validation AUC, training examples
-per second, and per task the fitted calibration with ECE and NLL before and after it
+per second, the training rows and the scale they set on the L2 penalties
+(:func:`trainer.models.core.scaled_to_rows`), and per task the fitted calibration with ECE and NLL before and after it
 (fitted on half of the validation rows, measured on the other half). The export is
 :func:`trainer.export.export_serving_model`.
 """
@@ -106,6 +107,24 @@ def _input_fn(files: List[str], data_accessor, tf_transform_output, spec: fs.Fea
       tf_transform_output.transformed_metadata.schema)
   return ds.map(lambda x: ({k: v for k, v in x.items() if k in features},
                            {k: v for k, v in x.items() if k in labels}))
+
+
+def count_records(patterns: List[str]) -> int:
+  """Records in the TFRecord files matching ``patterns`` (GZIP where the name ends in
+  ``.gz``, as TFX writes them). Reads them once without parsing (about 4 s per 800k
+  rows of the generated data on 2 cores)."""
+  files = sorted({f for p in patterns for f in tf.io.gfile.glob(p)})
+  if not files:
+    raise ValueError(f'no training files match {patterns}')
+  total = 0
+  for gzip in (True, False):
+    group = [f for f in files if f.endswith('.gz') == gzip]
+    if group:
+      ds = tf.data.TFRecordDataset(group, compression_type='GZIP' if gzip else '',
+                                   buffer_size=16 << 20).batch(8192)
+      total += int(ds.reduce(tf.constant(0, tf.int64),
+                             lambda n, b: n + tf.shape(b, out_type=tf.int64)[0]))
+  return total
 
 
 def collect(model: keras.Model, dataset: tf.data.Dataset, steps: int):
@@ -233,6 +252,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   seed = int(config.get('seed', 0))
   seed_everything(seed)
+  train_rows = count_records(fn_args.train_files)
+  model_config, l2_scale = core.scaled_to_rows(model_config, train_rows)
 
   train_ds = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                        spec, batch_size, seed=seed)
@@ -271,7 +292,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logits, labels = collect(model, eval_ds, fn_args.eval_steps)
     calibrators, calibration_report = fit_calibrators(tasks, heads.calibration, logits,
                                                       labels)
-    report = dict(model=name, swa_used=bool(swa and swa.used),
+    report = dict(model=name, swa_used=bool(swa and swa.used), train_rows=train_rows,
+                  l2_scale=l2_scale,
                   parameters=int(model.core.count_params()),
                   dense_parameters=dense_parameter_count(model.core),
                   epochs_run=len(history.history.get('loss', [])),

@@ -82,8 +82,9 @@ _SEQUENCE_FIELDS = {
     'embedding_dim': (int, None, 'embedding width; derived from cardinality when null'),
     'target': (str, None, 'categorical feature whose values the tokens are (e.g. the '
                'candidate ad\'s category): the sequence then uses its vocabulary (or '
-               'hashing) and embedding table, and target attention reads the sequence '
-               'against it'),
+               'hashing) and embedding table, target attention reads the sequence '
+               'against it, and the count of tokens equal to it is a feature of both the '
+               'deep models and LightGBM'),
 }
 SPEC_SCHEMA = {
     'name': (str, 'dataset', 'short name of the dataset'),

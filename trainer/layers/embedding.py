@@ -22,9 +22,17 @@ fields) or as a set (FM, AutoInt, DCN) need a [batch, fields, dim] tensor.
   Numerical Features in Tabular Deep Learning"), plus the linear term, so a field's vector
   can move non-monotonically with its value (thresholds, peaks) before any interaction
   layer sees it.
+* match count (``sequence_match``): for each sequence with a ``target``, one more field,
+  ``<sequence>_matches``: the number of its tokens equal to the candidate (0 to
+  ``max_len``), looked up in a table of its own, so the count's effect may take any shape.
+  Attention cannot give it: its softmax weights sum to one, so "three of the twenty
+  tokens are the candidate" and "one of one" read the same (DIN, Zhou et al., 2018,
+  drops the softmax for this reason). A candidate in an OOV bucket matches nothing, since
+  the bucket is many values; hashed ids compare as they are. LightGBM gets this count
+  too, from the raw strings (:mod:`trainer.boosting`).
 
-Fields come in the spec's order: categorical, numeric, sequence. ``dropout`` drops whole
-fields (embedding dropout) while training.
+Fields come in the spec's order: categorical, numeric, sequence, then the match counts.
+``dropout`` drops whole fields (embedding dropout) while training.
 """
 
 from __future__ import annotations
@@ -76,6 +84,19 @@ def table_sizes(spec: fs.FeatureSpec, cardinalities: Dict[str, int]) -> Dict[str
   return sizes
 
 
+def match_name(sequence: str) -> str:
+  """The field name of a sequence's match count (see the module docstring)."""
+  return f'{sequence}_matches'
+
+
+def field_names(spec: fs.FeatureSpec, sequence_match: bool = False) -> List[str]:
+  """The fields of :class:`FieldEmbedding`'s output, in order."""
+  names = spec.feature_names
+  if sequence_match:
+    names = names + [match_name(q.name) for q in spec.sequence if q.target]
+  return names
+
+
 class FieldEmbedding(keras.layers.Layer):
   """Maps ``{<feature>_xf: tensor}`` to [batch, num_fields, dim].
 
@@ -93,13 +114,14 @@ class FieldEmbedding(keras.layers.Layer):
     numeric_encoding: ``linear`` or ``periodic`` (see the module docstring).
     numeric_frequencies: learned frequencies per numeric field (``periodic``).
     numeric_sigma: standard deviation of their initial values (``periodic``).
+    sequence_match: add a match-count field per sequence with a target.
   """
 
   def __init__(self, spec: Dict, cardinalities: Dict[str, int], dim: int = 16,
                l2: float = 0.0, adaptive: bool = False, sequence_encoder: str = 'mean',
                attention_heads: int = 2, dropout: float = 0.0,
                numeric_encoding: str = 'linear', numeric_frequencies: int = 16,
-               numeric_sigma: float = 0.5, **kwargs):
+               numeric_sigma: float = 0.5, sequence_match: bool = False, **kwargs):
     super().__init__(**kwargs)
     if sequence_encoder not in SEQUENCE_ENCODERS:
       raise ValueError(f'sequence_encoder must be one of {SEQUENCE_ENCODERS}, got '
@@ -113,6 +135,7 @@ class FieldEmbedding(keras.layers.Layer):
     self.numeric_encoding = numeric_encoding
     self.numeric_frequencies = numeric_frequencies
     self.numeric_sigma = numeric_sigma
+    self.sequence_match = sequence_match
     self.spec_dict = spec
     self.cardinalities = dict(cardinalities)
     self.dim = dim
@@ -125,9 +148,7 @@ class FieldEmbedding(keras.layers.Layer):
 
   @property
   def field_names(self) -> List[str]:
-    s = self._spec
-    return ([f.name for f in s.categorical] + [f.name for f in s.numeric]
-            + [f.name for f in s.sequence])
+    return field_names(self._spec, self.sequence_match)
 
   def field_width(self, name: str) -> int:
     """The table width of a categorical or sequence field."""
@@ -151,6 +172,16 @@ class FieldEmbedding(keras.layers.Layer):
     for f in self._spec.sequence:
       if f.target and self.sequence_encoder == 'attention':
         self.attention[f.name] = TargetAttention(self.attention_heads, name=f'attn_{f.name}')
+    self.match_tables = {}
+    # (sequence, its target) pairs, resolved here: AutoGraph mis-converts the spec's
+    # lookup methods when call() runs them (measured: a TypeError in model.fit).
+    self._match_pairs = []
+    if self.sequence_match:
+      for f in self._spec.sequence:
+        if f.target:
+          self.match_tables[f.name] = keras.layers.Embedding(
+              f.max_len + 1, self.dim, embeddings_regularizer=reg, name=f'match_{f.name}')
+          self._match_pairs.append((f, self._spec.field(f.target)))
     self.pool = MaskedMeanPooling()
     n_numeric = len(self._spec.numeric)
     if n_numeric:
@@ -178,6 +209,18 @@ class FieldEmbedding(keras.layers.Layer):
       vectors = self.projections[table](vectors)
     return vectors
 
+  def _matches(self, sequence: fs.SequenceFeature, target: fs.Categorical,
+               inputs) -> tf.Tensor:
+    """[b] int: tokens of ``sequence`` equal to its ``target``'s value (padding never
+    is)."""
+    candidate = inputs[transformed_name(target.name)]
+    tokens = inputs[transformed_name(sequence.name)]
+    count = tf.reduce_sum(tf.cast(tf.equal(tokens, candidate[:, None] + 1), tf.int32), axis=1)
+    if not target.hash_buckets and target.oov_buckets:
+      in_vocabulary = candidate < self.cardinalities[target.name] - target.oov_buckets
+      count = tf.where(in_vocabulary, count, tf.zeros_like(count))
+    return count
+
   def call(self, inputs, training=None):
     targets = self._spec.targets()
     fields, candidate = [], {}
@@ -204,6 +247,8 @@ class FieldEmbedding(keras.layers.Layer):
                                              training=training))
       else:
         fields.append(self.pool(tokens, mask=ids > 0))
+    for sequence, target in self._match_pairs:
+      fields.append(self.match_tables[sequence.name](self._matches(sequence, target, inputs)))
     return self.field_dropout(tf.stack(fields, axis=1), training=training)
 
   def get_config(self):
@@ -213,5 +258,5 @@ class FieldEmbedding(keras.layers.Layer):
                   attention_heads=self.attention_heads, dropout=self.dropout,
                   numeric_encoding=self.numeric_encoding,
                   numeric_frequencies=self.numeric_frequencies,
-                  numeric_sigma=self.numeric_sigma)
+                  numeric_sigma=self.numeric_sigma, sequence_match=self.sequence_match)
     return config

@@ -14,7 +14,7 @@ import tf_keras as keras
 
 from trainer.layers.interaction import SelfAttentionInteraction
 from trainer.models.core import (Body, EmbeddingConfig, attention_parameter_count,
-                                 embed_fields, embedding_parameter_count, mlp,
+                                 embed_fields, embedding_parameter_count, field_count, mlp,
                                  mlp_parameter_count)
 from transform import feature_spec as fs
 
@@ -43,7 +43,7 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: AutoIntCon
 
 def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int], config: AutoIntConfig) -> int:
   """Parameters with a single task's head (a test checks it against Keras)."""
-  n_fields, d = len(spec.feature_names), config.embedding_dim
+  n_fields, d = field_count(spec, config), config.embedding_dim
   width = config.num_heads * config.head_dim
   attention, d_in = 0, d
   for _ in range(config.attention_layers):

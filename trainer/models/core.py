@@ -41,7 +41,7 @@ import tf_keras as keras  # noqa: E402
 
 from trainer import losses as losses_lib  # noqa: E402
 from trainer.layers import multitask  # noqa: E402
-from trainer.layers.embedding import FieldEmbedding, table_sizes  # noqa: E402
+from trainer.layers.embedding import FieldEmbedding, field_names, table_sizes  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
@@ -262,9 +262,34 @@ class EmbeddingConfig:
   numeric_encoding: str = 'linear'        # linear | periodic (FieldEmbedding)
   numeric_frequencies: int = 16
   numeric_sigma: float = 0.5
+  sequence_match: bool = True             # a match-count field per targeted sequence
   wide: bool = True                       # add trainer.layers.wide.WideCrossLogit
   wide_max_cells: int = 20_000            # largest crossed column of the wide part
   wide_l2: float = 1e-4
+  # embedding_l2 and wide_l2 are the penalties at this many training rows; the Trainer
+  # scales them by l2_reference_rows / rows (scaled_to_rows). None: as given.
+  l2_reference_rows: Optional[int] = 100_000
+
+
+def scaled_to_rows(config, rows: int):
+  """``config`` with ``embedding_l2`` and ``wide_l2`` scaled by
+  ``l2_reference_rows / rows``, and that scale (1.0 where the config has no reference).
+
+  Why: the L2 penalties are added to the *mean* loss over a batch, so against the data
+  their weight grows as the training rows grow, by rows / reference. A Gaussian prior of
+  fixed width on every table row, whose MAP estimate is the penalised fit, needs the
+  penalty on a mean loss to be 1 / (2 sigma^2 rows). Measured (docs/BENCHMARKS.md): 1e-4
+  beats 1e-5 on MovieLens (80k training rows, by 0.004-0.007 AUC), and loses to it on the
+  generated data (800k rows).
+  """
+  reference = getattr(config, 'l2_reference_rows', None)
+  if not reference:
+    return config, 1.0
+  if rows < 1:
+    raise ValueError(f'scaling the L2 penalties needs the training rows, got {rows}')
+  scale = reference / rows
+  return dataclasses.replace(config, embedding_l2=config.embedding_l2 * scale,
+                             wide_l2=config.wide_l2 * scale), scale
 
 
 def add_wide(inputs, body: Body, spec: fs.FeatureSpec, cards: Dict[str, int],
@@ -291,7 +316,13 @@ def embed_fields(inputs, spec: fs.FeatureSpec, cards: Dict[str, int],
                         dropout=config.embedding_dropout,
                         numeric_encoding=config.numeric_encoding,
                         numeric_frequencies=config.numeric_frequencies,
-                        numeric_sigma=config.numeric_sigma, name=name)(inputs)
+                        numeric_sigma=config.numeric_sigma,
+                        sequence_match=config.sequence_match, name=name)(inputs)
+
+
+def field_count(spec: fs.FeatureSpec, config: EmbeddingConfig) -> int:
+  """Fields of :func:`embed_fields`'s output."""
+  return len(field_names(spec, config.sequence_match))
 
 
 def mlp(x, units: Sequence[int], dropout: float, name: str, l2: float = 0.0):
@@ -333,6 +364,8 @@ def embedding_parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int],
     width = (f.embedding_dim or fs.default_embedding_dim(cards[name])
              if config.adaptive_embeddings else d)
     total += rows * width + (width * d if width != d else 0)
+  if config.sequence_match:
+    total += sum((q.max_len + 1) * d for q in spec.sequence if q.target)
   if config.wide:
     from trainer.layers import wide
     total += wide.parameter_count(spec, cards, config.wide_max_cells)

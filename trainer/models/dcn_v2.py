@@ -21,7 +21,8 @@ import tensorflow_recommenders as tfrs  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from trainer.models.core import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
-                                 embedding_parameter_count, mlp, mlp_parameter_count)
+                                 embedding_parameter_count, field_count, mlp,
+                                 mlp_parameter_count)
 from transform import feature_spec as fs  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: DcnV2Confi
 
 def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int], config: DcnV2Config) -> int:
   """Parameters with a single task's head (a test checks it against Keras)."""
-  w = len(spec.feature_names) * config.embedding_dim
+  w = field_count(spec, config) * config.embedding_dim
   r = config.projection_dim
   cross = config.cross_layers * ((w * r + r * w + w) if r else (w * w + w))
   if config.structure == 'stacked':

@@ -18,7 +18,7 @@ import tf_keras as keras
 from trainer.layers.embedding import FieldEmbedding
 from trainer.layers.interaction import FactorizationMachine
 from trainer.models.core import (Body, EmbeddingConfig, attention_parameter_count,
-                                 embed_fields, embedding_parameter_count, mlp,
+                                 embed_fields, embedding_parameter_count, field_count, mlp,
                                  mlp_parameter_count)
 from transform import feature_spec as fs
 
@@ -33,7 +33,8 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: DeepFmConf
          num_heads: int) -> Body:
   fields = embed_fields(inputs, spec, cards, config)
   first = FieldEmbedding(spec.to_dict(), cards, 1, config.embedding_l2,
-                         sequence_encoder='mean', name='first_order')(inputs)   # [b, F, 1]
+                         sequence_encoder='mean', sequence_match=config.sequence_match,
+                         name='first_order')(inputs)   # [b, F, 1]
   first = keras.layers.Flatten(name='first_order_flat')(first)
   first = keras.layers.Dense(1, kernel_initializer='ones', name='first_order_sum')(first)
   fm = keras.layers.Add(name='fm_logit')([first, FactorizationMachine(name='fm')(fields)])
@@ -43,8 +44,9 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: DeepFmConf
 
 def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int], config: DeepFmConfig) -> int:
   """Parameters with a single task's head (a test checks it against Keras)."""
-  n_fields = len(spec.feature_names)
+  n_fields = field_count(spec, config)
   first = embedding_parameter_count(spec, cards, EmbeddingConfig(
-      embedding_dim=1, sequence_encoder='mean', wide=False)) + n_fields + 1
+      embedding_dim=1, sequence_encoder='mean', sequence_match=config.sequence_match,
+      wide=False)) + n_fields + 1
   deep, width = mlp_parameter_count(n_fields * config.embedding_dim, config.hidden_units)
   return embedding_parameter_count(spec, cards, config) + first + deep + width + 1

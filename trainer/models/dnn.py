@@ -15,7 +15,7 @@ from typing import Dict, Sequence
 import tf_keras as keras
 
 from trainer.models.core import (Body, EmbeddingConfig, attention_parameter_count,
-                                 embed_fields, embedding_parameter_count, mlp,
+                                 embed_fields, embedding_parameter_count, field_count, mlp,
                                  mlp_parameter_count)
 from transform import feature_spec as fs
 
@@ -37,6 +37,6 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: DnnConfig,
 
 def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int], config: DnnConfig) -> int:
   """Parameters with a single task's head (a test checks it against Keras)."""
-  n_fields = len(spec.feature_names)
+  n_fields = field_count(spec, config)
   deep, width = mlp_parameter_count(n_fields * config.embedding_dim, config.hidden_units)
   return embedding_parameter_count(spec, cards, config) + deep + width + 1

@@ -17,7 +17,7 @@ import tf_keras as keras
 
 from trainer.layers.transformer import FieldTransformer
 from trainer.models.core import (Body, EmbeddingConfig, attention_parameter_count,
-                                 embed_fields, embedding_parameter_count, mlp,
+                                 embed_fields, embedding_parameter_count, field_count, mlp,
                                  mlp_parameter_count)
 from transform import feature_spec as fs
 
@@ -44,7 +44,7 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: MttConfig,
 
 def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int], config: MttConfig) -> int:
   """Parameters with a single task's head (a test checks it against Keras)."""
-  n_fields, d, m = len(spec.feature_names), config.embedding_dim, config.ff_multiplier
+  n_fields, d, m = field_count(spec, config), config.embedding_dim, config.ff_multiplier
   block = (attention_parameter_count(d, config.num_heads, d // config.num_heads, d)
            + 4 * d + (d * m * d + m * d) + (m * d * d + d))
   transformer = n_fields * d + config.transformer_layers * block + 2 * d

@@ -27,7 +27,7 @@ from trainer.layers.feature_selection import (FeatureSelection,  # noqa: E402
                                               InteractionAggregation)
 from trainer.layers.retention import MultiScaleRetention  # noqa: E402
 from trainer.models.core import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
-                                 embedding_parameter_count)
+                                 embedding_parameter_count, field_count)
 from transform import feature_spec as fs  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: ReSortConf
   """Single task: the aggregation logit alone (the paper's model). Several tasks: the
   flattened streams also feed the multi-task heads."""
   fields = embed_fields(inputs, spec, cards, config)                    # [b, F, d]
-  n_fields = len(spec.feature_names)
+  n_fields = field_count(spec, config)
   flat = keras.layers.Flatten(name='flat_fields')(fields)
   view1, view2 = FeatureSelection(config.fs_hidden_units, config.dropout,
                                   name='feature_selection')(flat)
@@ -67,7 +67,7 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: ReSortConf
 def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int],
                     config: ReSortConfig = ReSortConfig()) -> int:
   """RE-SORT's parameters with a single task (a test checks it against Keras)."""
-  n_fields = len(spec.feature_names)
+  n_fields = field_count(spec, config)
   d, r = config.embedding_dim, config.msr_dim
   width = n_fields * d
   gate = 0
