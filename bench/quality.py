@@ -2,7 +2,8 @@
 
     python -m bench.quality [--datasets movielens generated talkingdata]
         [--seeds 0 1 2] [--folds 5] [--models deepfm dnn | --ablation | --variants JSON]
-        [--lgb-trials 30] [--tune-rows 200000] [--rows 1000000] [--no-docs]
+        [--lgb-trials 30] [--deep-trials 30] [--tune-model dnn] [--tune-rows 200000]
+        [--rows 1000000] [--no-docs]
     python -m bench.quality --data FOLDER --spec SPEC.yaml [--folds 5 | --seeds ...]
 
 Any dataset given as a folder of CSV or Parquet files plus a feature spec runs the same
@@ -33,6 +34,11 @@ Each split is transformed once by the project's ``preprocessing_fn``; then, in o
 * each deep model of ``--models``: :func:`trainer.task.run_fn` with the training budget
   of :data:`TRAINING` and :data:`bench.models.MODEL_SETTINGS`; or, with ``--variants``
   (``--ablation``: :data:`ABLATION`), one row per named set of trainer settings;
+* ``<model>_tuned`` (``--tune-model``, default ``dnn``): the deep side's search with the
+  same budget and rule as ``lightgbm_tuned``'s (:func:`tune_deep`: ``--deep-trials``
+  trials of :mod:`trainer.tuning` over the Trainer's own settings, the first being the
+  defaults, on the first split and the same ``--tune-rows`` sample, chosen by eval AUC),
+  its choice applied to every split;
 * ``best_deep``: on each split, the deep model with the best *eval* AUC (the choice sees
   eval, not test): the "best deep configuration" measured honestly. The model chosen on
   each split is recorded (metric ``chosen_as_best_deep``, value 1) and named in the table;
@@ -79,7 +85,8 @@ SPECS = {'movielens_100k': 'movielens_100k.yaml', 'generated': 'default.yaml',
 BEST = 'best_deep'                # the deep model with the best eval AUC on each split
 CHOSEN = 'chosen_as_best_deep'    # the row that records which one that was
 BAYES = 'bayes (true p)'          # the generated data's true click probability as a model
-TUNED = 'lightgbm_tuned'          # LightGBM with the settings its search chose on eval
+TUNED_SUFFIX = '_tuned'
+TUNED = 'lightgbm' + TUNED_SUFFIX  # LightGBM with the settings its search chose on eval
 ORACLE = 'oracle (form known)'    # bench/oracle: the generator's form fitted from clicks
 ORACLE_GLOBAL = 'oracle (form known, no ids)'
 
@@ -170,10 +177,10 @@ def _serve(saved_model_dir, table, spec):
   return np.concatenate(out).ravel()
 
 
-def run_trainer(name, spec, tables, paths, workdir, train, extra=None):
-  """A deep model run by the Trainer's ``run_fn``: served eval and test probabilities,
-  their uncalibrated counterparts, and the wall time of ``run_fn``."""
-  from trainer import task
+def trainer_args(name, spec, tables, paths, folder, train, extra=None):
+  """The ``FnArgs`` of a run_fn training of model ``name`` on ``paths`` (its transformed
+  splits): :data:`TRAINING`'s budget (``passes`` over ``tables['train']``), the model's
+  :data:`bench.models.MODEL_SETTINGS` and ``extra`` settings."""
   from transform import local
   config = {'feature_spec': spec.to_dict(), 'batch_size': train['batch_size'],
             'epochs': train['epochs'], 'patience': 2, 'model': name}
@@ -181,7 +188,20 @@ def run_trainer(name, spec, tables, paths, workdir, train, extra=None):
   config.update(extra or {})
   steps = max(1, int(train['passes'] * tables['train'].num_rows / train['batch_size']))
   eval_steps = max(1, -(-tables['eval'].num_rows // train['batch_size']))
-  fn_args = local.fn_args(paths, os.path.join(workdir, name), config, steps, eval_steps)
+  return local.fn_args(paths, folder, config, steps, eval_steps)
+
+
+def run_trainer(name, spec, tables, paths, workdir, train, extra=None,
+                hyperparameters=None):
+  """A deep model run by the Trainer's ``run_fn``: served eval and test probabilities,
+  their uncalibrated counterparts, and the wall time of ``run_fn``.
+  ``hyperparameters``: a search's values (:mod:`trainer.tuning`), which ``run_fn`` lays
+  over the settings as the Tuner component's are."""
+  from trainer import task
+  fn_args = trainer_args(name, spec, tables, paths, os.path.join(workdir, name), train,
+                         extra)
+  if hyperparameters:
+    fn_args.hyperparameters = {'values': dict(hyperparameters)}
   start = time.perf_counter()
   task.run_fn(fn_args)
   seconds = time.perf_counter() - start
@@ -194,6 +214,32 @@ def run_trainer(name, spec, tables, paths, workdir, train, extra=None):
     out[split] = p
     out[f'{split}_raw'] = _uncalibrated(p, entry)
   return out
+
+
+def tune_deep(name, spec, tables, train, trials, sample_rows, workdir, seed=0):
+  """The deep side's search, by the rule of :func:`tune_lightgbm`: ``trials`` trials
+  (:func:`trainer.tuning.search`; the first, the settings as configured) on the same
+  seeded sample of at most ``sample_rows`` training rows (transformed on its own, as the
+  GBDT search fits its encoder on it), with :data:`TRAINING`'s passes over the sample,
+  scored on the whole eval split. The chosen trial's values, and the trials' record."""
+  from trainer import tuning
+  from transform import local
+  train_table = tables['train']
+  if train_table.num_rows > sample_rows:
+    keep = np.sort(np.random.default_rng(seed).choice(train_table.num_rows, sample_rows,
+                                                      replace=False))
+    train_table = train_table.take(keep)
+  sample = {'train': train_table, 'eval': tables['eval']}
+  paths = local.transform_tables(sample, spec, os.path.join(workdir, 'transformed'))
+  fn_args = trainer_args(name, spec, sample, paths, os.path.join(workdir, 'base'), train)
+  done = tuning.search(fn_args, trials, os.path.join(workdir, 'search'), seed)
+  for i, t in enumerate(done):
+    print(f'   {name} trial (rank {i}): eval AUC {t.val_auc:.4f}, '
+          f'{t.report["epochs_run"]} epochs, {t.report["seconds"]:.0f} s, {t.values}',
+          flush=True)
+  record = [{'params': t.values, 'eval_auc': t.val_auc, 'epochs': t.report['epochs_run'],
+             'seconds': t.report['seconds']} for t in done]
+  return done[0].values, record, train_table.num_rows
 
 
 def run_lightgbm(tables, spec, params=None):
@@ -235,8 +281,10 @@ def ensemble(a, b, y_eval):
 
 
 def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, results,
-                lgb_params=None, world=None):
-  """One split's rows of every model. ``world``: the generated data's
+                lgb_params=None, world=None, deep_tuned=None):
+  """One split's rows of every model. ``deep_tuned``: (model, the values its search
+  chose), for the ``<model>_tuned`` row, a candidate of ``best_deep`` like the other
+  deep rows. ``world``: the generated data's
   :class:`datagen.synthetic.SyntheticWorld`, for :func:`bench.oracle.learned`'s
   ``learned_<term>`` rows."""
   from sklearn.metrics import roc_auc_score
@@ -258,7 +306,15 @@ def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, 
     runs[name] = run_trainer(model, spec, tables, paths,
                              os.path.join(workdir, 'runs', name.replace('/', '_')), train,
                              extra)
-  best = max(deep_models, key=lambda n: roc_auc_score(y['eval'], runs[n]['eval']))
+  candidates = list(variants)
+  if deep_tuned:
+    model, values = deep_tuned
+    name = model + TUNED_SUFFIX
+    runs[name] = run_trainer(model, spec, tables, paths,
+                             os.path.join(workdir, 'runs', name), train,
+                             hyperparameters=values)
+    candidates.append(name)
+  best = max(candidates, key=lambda n: roc_auc_score(y['eval'], runs[n]['eval']))
   runs[BEST] = runs[best]
   gb = TUNED if TUNED in runs else 'lightgbm'
   runs[f'ensemble({BEST}+{gb})'] = ensemble(runs[best], runs[gb], y['eval'])
@@ -366,17 +422,17 @@ def markdown(results, commands):
     bayes = summary.get((d, BAYES, 'auc_mean'))   # the generated data's known optimum
     chosen = ', '.join(f'{r["split"]}: {r["model"]}' for r in results
                        if r['dataset'] == d and r['metric'] == CHOSEN)
-    search = next((r for r in results if r['dataset'] == d and r['metric'] == 'search'),
-                  None)
+    searches = [r for r in results if r['dataset'] == d and r['metric'] == 'search']
     ref = TUNED if (d, TUNED, 'auc_mean') in summary else 'lightgbm'
     lines += [f'**{d}** ({n} splits; test positives per split: {positives}). '
               f'Command: `{c.get("command")}` ({c.get("date")}).'
               + (f' `{BEST}` chosen by eval AUC: {chosen}.' if chosen else '')]
-    if search:
+    for search in searches:
       params = ', '.join(f'{k} {v:.3g}' if isinstance(v, float) else f'{k} {v}'
                          for k, v in search['chosen'].items())
-      lines += ['', f'`{TUNED}`: a {int(search["value"])}-trial search on {search["split"]} '
-                f'({search["train_rows"]} training rows), chosen by eval AUC: {params}.']
+      lines += ['', f'`{search["model"]}`: a {int(search["value"])}-trial search on '
+                f'{search["split"]} ({search["train_rows"]} training rows), chosen by eval '
+                f'AUC: {params}.']
     lines += ['', '| model | AUC | logloss | ECE before cal. | ECE after cal. | train s | '
               f'AUC − {ref} (paired SE) | logloss − {ref} (paired SE) |'
               + (' AUC − Bayes | expected AUC (true p) |' if bayes else ''),
@@ -492,6 +548,11 @@ def main(argv=None):
   p.add_argument('--lgb-trials', type=int, default=gbdt_defaults.trials,
                  help='trials of the LightGBM search (on the first split; 0: no '
                  'lightgbm_tuned row)')
+  p.add_argument('--deep-trials', type=int, default=gbdt_defaults.trials,
+                 help='trials of the deep side\'s search (trainer.tuning; on the first '
+                 'split, on the LightGBM search\'s --tune-rows sample; 0: no search)')
+  p.add_argument('--tune-model', default='dnn',
+                 help='the model the deep search tunes (its row: <model>_tuned)')
   p.add_argument('--tune-rows', type=int, default=gbdt_defaults.tune_rows,
                  help='the search trains on a seeded sample of at most this many of the '
                  'first split\'s training rows')
@@ -513,7 +574,9 @@ def main(argv=None):
     except (ValueError, AssertionError):
       p.error('--variants: a JSON object of {row name: {settings}}')
     args.models = sorted({v.get('model', 'dnn') for v in deep.values()})
-  unknown = set(args.models) - set(configs.MODEL_NAMES)
+  if args.deep_trials < 0 or args.lgb_trials < 0:
+    p.error('--deep-trials and --lgb-trials: 0 or more')
+  unknown = (set(args.models) | {args.tune_model}) - set(configs.MODEL_NAMES)
   if unknown:
     p.error(f'unknown model(s) {sorted(unknown)}; choose from {list(configs.MODEL_NAMES)}')
   jobs = []
@@ -535,6 +598,7 @@ def main(argv=None):
       train['passes'] = args.passes
     results = []
     lgb_params = None
+    deep_tuned = None
     for name, tables in splits(dataset, table, args.seeds, args.folds, args.cv):
       if lgb_params is None and args.lgb_trials:
         # The search runs on the first split only; its choice is applied to every split.
@@ -545,13 +609,26 @@ def main(argv=None):
                         'metric': 'search', 'value': len(record), 'unit': 'trials',
                         'chosen': lgb_params, 'trials': record,
                         'train_rows': min(args.tune_rows, tables['train'].num_rows)})
+      if deep_tuned is None and args.deep_trials:
+        # The deep side's search, by the same rule (first split, the same sample).
+        print(f'== {dataset}: {args.tune_model} search, {args.deep_trials} trials on {name}',
+              flush=True)
+        search_dir = tempfile.mkdtemp(prefix='bench_quality_search_')
+        values, record, rows = tune_deep(args.tune_model, spec, tables, train,
+                                         args.deep_trials, args.tune_rows, search_dir)
+        shutil.rmtree(search_dir, ignore_errors=True)
+        deep_tuned = (args.tune_model, values)
+        results.append({'dataset': dataset, 'model': args.tune_model + TUNED_SUFFIX,
+                        'split': name, 'metric': 'search', 'value': len(record),
+                        'unit': 'trials', 'chosen': values, 'trials': record,
+                        'train_rows': rows})
       workdir = tempfile.mkdtemp(prefix='bench_quality_')
       world = None
       if dataset == 'generated':
         from datagen import synthetic
         world = synthetic.SyntheticWorld(_split_seed(name))
       bench_split(dataset, name, tables, spec, deep, workdir, train, results,
-                  lgb_params, world)
+                  lgb_params, world, deep_tuned)
     # Written per dataset, so a long run keeps what it finished.
     path = write_results('quality', results + summarize(results), merge_by='dataset')
     print('wrote', path)

@@ -83,9 +83,9 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
   report = json.load(open(os.path.join(args.model_run_dir, task.REPORT_FILE)))
   assert report['model'] == name and report['train_examples_per_second'] > 0
   assert report['parameters'] > 0 and report['epochs_run'] >= 1
-  # The L2 penalties are set for 100k rows; these 3.1k rows scale them up.
+  # The default leaves the L2 penalties as given (l2_reference_rows: None).
   assert report['train_rows'] == tables['train'].num_rows
-  assert report['l2_scale'] == pytest.approx(1e5 / tables['train'].num_rows)
+  assert report['l2_scale'] == 1.0
   assert report['calibration']['method'] == 'platt'
   assert set(report['calibration']['tasks']) == {'ctr', 'cvr', 'ctcvr'}
   assert report['calibration']['tasks']['ctr']['temperature'] > 0

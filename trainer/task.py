@@ -41,6 +41,7 @@ import time  # noqa: E402
 from typing import Any, Dict, List  # noqa: E402
 
 from absl import logging  # noqa: E402
+import attr  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
@@ -235,9 +236,45 @@ def _check_esmm_labels(tasks: List[core.Task], dataset, steps: int = 20) -> None
                        'heads.tasks to "all" (independent tasks) or "primary"')
 
 
+def apply_hyperparameters(config: Dict[str, Any], values: Dict[str, Any]) -> Dict[str, Any]:
+  """``config`` with a search's values laid over it (:mod:`trainer.tuning`): flat
+  ``section.field`` names (``optimizer.learning_rate``, ``model_config.dropout``) or
+  top-level ones (``batch_size``); a comma-separated ``hidden_units`` becomes a list."""
+  out = dict(config)
+  for path, value in values.items():
+    if path.endswith('hidden_units') and isinstance(value, str):
+      value = [int(u) for u in value.split(',')]
+    if '.' in path:
+      section, field = path.split('.', 1)
+      if section not in ('model_config', 'optimizer', 'loss', 'heads'):
+        raise ValueError(f'hyper-parameter {path!r}: unknown section {section!r}')
+      out[section] = dict(out.get(section) or {}, **{field: value})
+    else:
+      out[path] = value
+  return out
+
+
+def with_hyperparameters(fn_args):
+  """(``fn_args``, its ``custom_config``) with ``fn_args.hyperparameters`` (a
+  keras-tuner ``HyperParameters`` config: the Tuner component's best trial, or a
+  :mod:`trainer.tuning` trial's) laid over the config. Where they change the batch size,
+  ``train_steps`` and ``eval_steps`` scale by old / new batch, so the rows seen (the
+  passes) stay what the steps were set for."""
+  config: Dict[str, Any] = dict(fn_args.custom_config or {})
+  values = (getattr(fn_args, 'hyperparameters', None) or {}).get('values') or {}
+  if not values:
+    return fn_args, config
+  before = int(config.get('batch_size', 512))
+  config = apply_hyperparameters(config, values)
+  after = int(config.get('batch_size', 512))
+  return attr.evolve(fn_args, custom_config=config,
+                     train_steps=max(1, round(fn_args.train_steps * before / after)),
+                     eval_steps=max(1, -(-fn_args.eval_steps * before // after))), config
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """TFX Trainer entry point."""
-  config: Dict[str, Any] = fn_args.custom_config or {}
+  fn_args, config = with_hyperparameters(fn_args)
   if 'feature_spec' not in config:
     raise ValueError('Trainer needs custom_config["feature_spec"]')
   spec = fs.from_dict(config['feature_spec'])
@@ -250,7 +287,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   loss = models.from_dict(losses_lib.LossConfig, config.get('loss'), 'loss')
   opt = models.from_dict(optimization.OptimizerConfig, config.get('optimizer'), 'optimizer')
   _, tasks = core.task_layout(spec, heads.tasks)
-  tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+  tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path
+                                             or fn_args.transform_output)
   seed = int(config.get('seed', 0))
   seed_everything(seed)
   train_rows = count_records(fn_args.train_files)
