@@ -222,12 +222,11 @@ def tune_deep(name, spec, tables, train, trials, sample_rows, workdir, seed=0):
   seeded sample of at most ``sample_rows`` training rows (transformed on its own, as the
   GBDT search fits its encoder on it), with :data:`TRAINING`'s passes over the sample,
   scored on the whole eval split. The chosen trial's values, and the trials' record."""
-  from trainer import tuning
+  from trainer import gbdt, tuning
   from transform import local
   train_table = tables['train']
-  if train_table.num_rows > sample_rows:
-    keep = np.sort(np.random.default_rng(seed).choice(train_table.num_rows, sample_rows,
-                                                      replace=False))
+  keep = gbdt.sample_rows(train_table.num_rows, sample_rows, seed)
+  if keep is not None:
     train_table = train_table.take(keep)
   sample = {'train': train_table, 'eval': tables['eval']}
   paths = local.transform_tables(sample, spec, os.path.join(workdir, 'transformed'))

@@ -135,14 +135,21 @@ def search(spec: fs.FeatureSpec, train: Tuple[Any, np.ndarray],
   encoder fitted on that sample; that encoder, and the number of rows it trained on.
   ``bench/quality`` runs the same search for its ``lightgbm_tuned`` row."""
   (x_train, y_train), (x_eval, y_eval) = train, valid
-  if len(y_train) > config.tune_rows:
-    keep = np.sort(np.random.default_rng(config.seed).choice(
-        len(y_train), config.tune_rows, replace=False))
+  keep = sample_rows(len(y_train), config.tune_rows, config.seed)
+  if keep is not None:
     x_train, y_train = _rows(x_train, keep), np.asarray(y_train)[keep]
   encoder = boosting.Encoder.fit(x_train, spec)
   trials = boosting.tune(encoder, x_train, y_train, x_eval, y_eval, config.trials,
                          config.seed, log=log)
   return trials, encoder, len(y_train)
+
+
+def sample_rows(rows: int, limit: int, seed: int) -> Optional[np.ndarray]:
+  """The searches' seeded sample of at most ``limit`` of ``rows`` rows (sorted indices),
+  or None where all of them fit; ``bench/quality``'s deep search takes the same rows."""
+  if rows <= limit:
+    return None
+  return np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
 
 
 def _rows(columns, keep):

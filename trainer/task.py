@@ -62,6 +62,7 @@ from transform.preprocessing import transformed_name  # noqa: E402
 STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device_cpu')
 DEFAULT_MODEL = 'dnn'
 REPORT_FILE = 'trainer_report.json'
+DEFAULT_BATCH_SIZE = 512
 
 
 def dense_parameter_count(model: keras.Model) -> int:
@@ -264,9 +265,9 @@ def with_hyperparameters(fn_args):
   values = (getattr(fn_args, 'hyperparameters', None) or {}).get('values') or {}
   if not values:
     return fn_args, config
-  before = int(config.get('batch_size', 512))
+  before = int(config.get('batch_size', DEFAULT_BATCH_SIZE))
   config = apply_hyperparameters(config, values)
-  after = int(config.get('batch_size', 512))
+  after = int(config.get('batch_size', DEFAULT_BATCH_SIZE))
   return attr.evolve(fn_args, custom_config=config,
                      train_steps=max(1, round(fn_args.train_steps * before / after)),
                      eval_steps=max(1, -(-fn_args.eval_steps * before // after))), config
@@ -278,7 +279,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   if 'feature_spec' not in config:
     raise ValueError('Trainer needs custom_config["feature_spec"]')
   spec = fs.from_dict(config['feature_spec'])
-  batch_size = int(config.get('batch_size', 512))
+  batch_size = int(config.get('batch_size', DEFAULT_BATCH_SIZE))
   epochs = int(config.get('epochs', 10))
   patience = int(config.get('patience', 2))
   name = config.get('model') or DEFAULT_MODEL

@@ -42,8 +42,7 @@ OBJECTIVE = 'val_auc'
 
 # (path, kind, values): 'log' draws log-uniformly from (low, high); 'choice' from the
 # values. Ranges a CTR practitioner would search for any dataset, centred on the
-# defaults; the L2 strengths are the ones at ``l2_reference_rows`` training rows
-# (run_fn still scales them to the actual rows).
+# defaults (run_fn still scales the L2 strengths where ``l2_reference_rows`` is set).
 SPACE: Tuple[Tuple[str, str, Sequence[Any]], ...] = (
     ('optimizer.learning_rate', 'log', (3e-4, 3e-3)),
     ('optimizer.embedding_learning_rate', 'log', (0.01, 0.2)),
@@ -69,7 +68,7 @@ def _configured(config: Dict[str, Any]) -> Dict[str, Any]:
   out = {}
   for path, _, _ in SPACE:
     if '.' not in path:
-      out[path] = config.get(path, 512 if path == 'batch_size' else None)
+      out[path] = config.get(path, task.DEFAULT_BATCH_SIZE if path == 'batch_size' else None)
       continue
     section, field = path.split('.', 1)
     if field in sections[section]:
@@ -189,7 +188,3 @@ def tuner_fn(fn_args):
   return tfx.components.TunerFnResult(
       tuner=tuner, fit_kwargs={'fn_args': attr.evolve(fn_args, custom_config=config)})
 
-
-def chosen(base_config: Dict[str, Any], trials: List[Trial]) -> Dict[str, Any]:
-  """``base_config`` with the best trial's settings."""
-  return task.apply_hyperparameters(base_config, trials[0].values)
