@@ -278,6 +278,21 @@ def test_optimizers_and_schedule():
     optimization.OptimizerConfig('sgd9')
 
 
+def test_cosine_schedule_decays_over_the_trainers_budget():
+  cfg = optimization.OptimizerConfig(schedule='cosine', alpha=0.1)
+  with pytest.raises(ValueError, match='needs decay_steps'):
+    optimization.learning_rate(cfg)
+  lr = optimization.learning_rate(optimization.with_training_steps(cfg, 100))
+  assert float(lr(0)) == pytest.approx(1e-3)
+  assert float(lr(50)) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5), rel=1e-5)
+  assert float(lr(100)) == pytest.approx(1e-4, rel=1e-5)       # alpha * rate, no restart
+  assert float(lr(150)) == pytest.approx(1e-4, rel=1e-5)
+  fixed = optimization.OptimizerConfig(schedule='cosine', decay_steps=7)
+  assert optimization.with_training_steps(fixed, 100).decay_steps == 7
+  constant = optimization.OptimizerConfig()
+  assert optimization.with_training_steps(constant, 100) is constant
+
+
 def test_trains_with_focal_loss_swa_and_early_stopping():
   feats, labels = _data(3000, seed=2)
   val_feats, val_labels = _data(1000, seed=3)

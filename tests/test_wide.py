@@ -78,3 +78,22 @@ def test_config_round_trip_and_save_load(tmp_path):
   np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-5)
   with pytest.raises(ValueError, match='non-negative'):
     wide.WideCrossLogit(SPEC.to_dict(), CARDS, -1)
+
+
+def test_cross_l2_penalises_only_the_crossed_tables():
+  x = _inputs(8, np.random.default_rng(2))
+  layer = wide.WideCrossLogit(SPEC.to_dict(), CARDS, 100, l2=1e-2, cross_l2=1e3)
+  layer(x)
+  for w in layer.weights:
+    w.assign(tf.ones(w.shape))
+  # First order: 4 + 6 + 5000 ids and 1 numeric weight at 1e-2; the (a, b) cross's 24
+  # cells at 1e3. The bias carries no penalty.
+  assert float(tf.add_n(layer.losses)) == pytest.approx(1e-2 * 5011 + 1e3 * 24, rel=1e-5)
+  same = wide.WideCrossLogit(SPEC.to_dict(), CARDS, 100, l2=1e-2)
+  same(x)
+  for w in same.weights:
+    w.assign(tf.ones(w.shape))
+  assert float(tf.add_n(same.losses)) == pytest.approx(1e-2 * 5035, rel=1e-5)
+  assert wide.WideCrossLogit.from_config(layer.get_config()).cross_l2 == 1e3
+  with pytest.raises(ValueError, match='non-negative'):
+    wide.WideCrossLogit(SPEC.to_dict(), CARDS, 100, cross_l2=-1.0)

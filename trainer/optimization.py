@@ -2,8 +2,10 @@
 
 * ``adam`` or ``adamw`` (decoupled weight decay, Loshchilov & Hutter, 2019; embeddings
   and biases are left out of the decay);
-* ``constant`` or ``cosine_restarts`` learning rate (SGDR: cosine decay, restarted every
-  ``first_decay_steps``, each period ``t_mul`` times longer);
+* ``constant``, ``cosine`` (one cosine decay to ``alpha`` times the rate over
+  ``decay_steps``, by default the Trainer's whole budget: :func:`with_training_steps`) or
+  ``cosine_restarts`` learning rate (SGDR: cosine decay, restarted every
+  ``first_decay_steps``, each period ``t_mul`` times longer) of the dense weights;
 * global-norm gradient clipping;
 * :class:`StochasticWeightAveraging`: the average of the weights at the end of each
   epoch from ``start_epoch`` on (Izmailov et al., 2018), swapped in when training ends
@@ -25,7 +27,7 @@ import numpy as np  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 OPTIMIZERS = ('adam', 'adamw')
-SCHEDULES = ('constant', 'cosine_restarts')
+SCHEDULES = ('constant', 'cosine', 'cosine_restarts')
 EMBEDDING_OPTIMIZERS = ('same', 'adagrad', 'sgd')
 
 
@@ -35,6 +37,7 @@ class OptimizerConfig:
   learning_rate: float = 1e-3
   weight_decay: float = 1e-4               # adamw only
   schedule: str = 'constant'
+  decay_steps: Optional[int] = None        # cosine: None = the Trainer's train_steps
   first_decay_steps: int = 1000            # cosine_restarts: first period
   t_mul: float = 2.0
   m_mul: float = 1.0
@@ -65,7 +68,21 @@ class OptimizerConfig:
                        f'{self.embedding_learning_rate}')
 
 
+def with_training_steps(config: OptimizerConfig, train_steps: int) -> OptimizerConfig:
+  """``config`` with a ``cosine`` schedule's ``decay_steps`` set to ``train_steps``
+  where it is None (the Trainer calls this with its budget)."""
+  if config.schedule == 'cosine' and config.decay_steps is None:
+    return dataclasses.replace(config, decay_steps=max(1, int(train_steps)))
+  return config
+
+
 def learning_rate(config: OptimizerConfig):
+  if config.schedule == 'cosine':
+    if not config.decay_steps:
+      raise ValueError('the cosine schedule needs decay_steps (the Trainer sets it to its '
+                       'train_steps: with_training_steps)')
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.decay_steps,
+                                                  alpha=config.alpha)
   if config.schedule == 'cosine_restarts':
     return keras.optimizers.schedules.CosineDecayRestarts(
         config.learning_rate, config.first_decay_steps, t_mul=config.t_mul,

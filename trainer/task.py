@@ -286,7 +286,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   model_config = models.model_config(name, config.get('model_config'))
   heads = models.from_dict(core.HeadConfig, config.get('heads'), 'heads')
   loss = models.from_dict(losses_lib.LossConfig, config.get('loss'), 'loss')
-  opt = models.from_dict(optimization.OptimizerConfig, config.get('optimizer'), 'optimizer')
+  opt = optimization.with_training_steps(
+      models.from_dict(optimization.OptimizerConfig, config.get('optimizer'), 'optimizer'),
+      fn_args.train_steps)
   _, tasks = core.task_layout(spec, heads.tasks)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path
                                              or fn_args.transform_output)

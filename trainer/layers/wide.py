@@ -30,7 +30,7 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, List, Tuple  # noqa: E402
+from typing import Dict, List, Optional, Tuple  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
@@ -63,13 +63,18 @@ class WideCrossLogit(keras.layers.Layer):
     cardinalities: ids per categorical field, OOV included.
     max_cells: the largest crossed column kept.
     l2: L2 penalty on every weight table.
+    cross_l2: L2 penalty on the crossed columns' tables instead (None: ``l2``). A cross
+      cell has many rows and a first-order id often has few, so the two may want
+      different priors.
   """
 
   def __init__(self, spec: Dict, cardinalities: Dict[str, int], max_cells: int = 20_000,
-               l2: float = 0.0, **kwargs):
+               l2: float = 0.0, cross_l2: Optional[float] = None, **kwargs):
     super().__init__(**kwargs)
-    if max_cells < 0 or l2 < 0:
-      raise ValueError(f'max_cells and l2 must be non-negative, got {max_cells}, {l2}')
+    if max_cells < 0 or l2 < 0 or (cross_l2 is not None and cross_l2 < 0):
+      raise ValueError(f'max_cells, l2 and cross_l2 must be non-negative, got {max_cells}, '
+                       f'{l2}, {cross_l2}')
+    self.cross_l2 = cross_l2
     self.spec_dict = spec
     self.cardinalities = {k: int(v) for k, v in cardinalities.items()}
     self.max_cells = max_cells
@@ -79,13 +84,15 @@ class WideCrossLogit(keras.layers.Layer):
 
   def build(self, input_shape):
     reg = keras.regularizers.l2(self.l2) if self.l2 else None
-    table = lambda rows, name: keras.layers.Embedding(  # noqa: E731
-        rows, 1, embeddings_initializer='zeros', embeddings_regularizer=reg, name=name)
+    cross_l2 = self.l2 if self.cross_l2 is None else self.cross_l2
+    cross_reg = keras.regularizers.l2(cross_l2) if cross_l2 else None
+    table = lambda rows, name, r=reg: keras.layers.Embedding(  # noqa: E731
+        rows, 1, embeddings_initializer='zeros', embeddings_regularizer=r, name=name)
     self.first = {f.name: table(self.cardinalities[f.name], f'wide_{f.name}')
                   for f in self._spec.categorical}
     # String keys: Keras tracks a dict of layers only when its keys are strings.
     self.cross = {f'{a}_x_{b}': table(self.cardinalities[a] * self.cardinalities[b],
-                                      f'wide_{a}_x_{b}') for a, b in self.pairs}
+                                      f'wide_{a}_x_{b}', cross_reg) for a, b in self.pairs}
     if self._spec.numeric:
       self.numeric = self.add_weight('wide_numeric', shape=(len(self._spec.numeric), 1),
                                      initializer='zeros', regularizer=reg)
@@ -109,5 +116,5 @@ class WideCrossLogit(keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.update(spec=self.spec_dict, cardinalities=self.cardinalities,
-                  max_cells=self.max_cells, l2=self.l2)
+                  max_cells=self.max_cells, l2=self.l2, cross_l2=self.cross_l2)
     return config

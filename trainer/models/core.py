@@ -266,6 +266,7 @@ class EmbeddingConfig:
   wide: bool = True                       # add trainer.layers.wide.WideCrossLogit
   wide_max_cells: int = 20_000            # largest crossed column of the wide part
   wide_l2: float = 1e-4
+  wide_cross_l2: Optional[float] = None   # the crossed columns' L2 (None: wide_l2)
   # A number: embedding_l2 and wide_l2 are the penalties at this many training rows, and
   # the Trainer scales them by l2_reference_rows / rows (scaled_to_rows). None (default):
   # as given; measured neutral at 800k rows (docs/MODELS.md, "L2 on every table").
@@ -290,8 +291,10 @@ def scaled_to_rows(config, rows: int):
   if rows < 1:
     raise ValueError(f'scaling the L2 penalties needs the training rows, got {rows}')
   scale = reference / rows
+  cross = getattr(config, 'wide_cross_l2', None)
   return dataclasses.replace(config, embedding_l2=config.embedding_l2 * scale,
-                             wide_l2=config.wide_l2 * scale), scale
+                             wide_l2=config.wide_l2 * scale,
+                             wide_cross_l2=None if cross is None else cross * scale), scale
 
 
 def add_wide(inputs, body: Body, spec: fs.FeatureSpec, cards: Dict[str, int],
@@ -302,7 +305,7 @@ def add_wide(inputs, body: Body, spec: fs.FeatureSpec, cards: Dict[str, int],
     return body
   from trainer.layers.wide import WideCrossLogit
   wide = WideCrossLogit(spec.to_dict(), cards, config.wide_max_cells, config.wide_l2,
-                        name='wide')(inputs)
+                        config.wide_cross_l2, name='wide')(inputs)
   logit = wide if body.logit is None else keras.layers.Add(name='deep_wide_logit')(
       [body.logit, wide])
   return Body(body.rep, logit)
