@@ -222,6 +222,44 @@ def test_embedding_rows_move_only_when_looked_up_under_adagrad(embedding_optimiz
     optimization.OptimizerConfig(embedding_optimizer='ftrl')
 
 
+def test_crossed_columns_train_with_ftrl():
+  """``cross_optimizer: ftrl``: FTRL-Proximal's first step on a cell is
+  -g / (sqrt(n0 + g^2) / rate + 2 l2): about the rate without L2 (|g| >> sqrt(n0)), near
+  zero under a strong L2. Every other table keeps its own optimiser (SGD here)."""
+  feats, labels = _data(64)
+  runs = {}
+  for l2 in (0.0, 1e3):
+    opt = optimization.OptimizerConfig(embedding_optimizer='sgd', embedding_learning_rate=0.05,
+                                       cross_optimizer='ftrl', cross_learning_rate=0.5,
+                                       cross_ftrl_l2=l2)
+    keras.utils.set_random_seed(4)
+    model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(8,), embedding_l2=0.0,
+                                                         wide_l2=0.0),
+                         core.HeadConfig(tasks='primary'), optimizer=opt)
+    crosses = {v.name for v in optimization.cross_tables(model)}
+    tables = {v.name: v for v in model.trainable_variables
+              if optimization.is_embedding_table(v)}
+    before = {k: v.numpy().copy() for k, v in tables.items()}
+    model.train_on_batch(feats, {'clicked_xf': labels['clicked_xf']})
+    runs[l2] = {k: v.numpy() - before[k] for k, v in tables.items()}
+  assert crosses and crosses < set(runs[0.0])
+  assert any(k.startswith('wide') and k not in crosses for k in runs[0.0])
+  for name in crosses:
+    step = np.abs(runs[0.0][name])
+    assert step.max() <= 0.5 + 1e-6 and step.max() > 0.4, (name, step.max())
+    assert np.abs(runs[1e3][name]).max() < 1e-4, name
+  for name in set(runs[0.0]) - crosses:
+    assert np.abs(runs[0.0][name]).max() > 0, name
+    np.testing.assert_allclose(runs[1e3][name], runs[0.0][name], rtol=1e-4, atol=1e-9)
+  with pytest.raises(ValueError, match='cross_optimizer'):
+    optimization.OptimizerConfig(cross_optimizer='adam')
+  with pytest.raises(ValueError, match='cross_ftrl_l2'):
+    optimization.OptimizerConfig(cross_ftrl_l2=-1.0)
+  with pytest.raises(ValueError, match='wide_cross_l2'):
+    models.build('dnn', SPEC, CARDS, dnn.DnnConfig(wide_cross_l2=1e-3),
+                 optimizer=optimization.OptimizerConfig(cross_optimizer='ftrl'))
+
+
 def test_target_attention_ignores_masked_positions():
   att = TargetAttention(num_heads=2)
   seq = tf.random.normal([2, 5, 8])

@@ -86,6 +86,11 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
   # The default leaves the L2 penalties as given (l2_reference_rows: None).
   assert report['train_rows'] == tables['train'].num_rows
   assert report['l2_scale'] == 1.0
+  # The label rate read from the training files, and the crossed columns it supports.
+  clicks = tables['train'].column('clicked').to_numpy()
+  assert report['label_rate'] == pytest.approx(clicks.mean(), rel=1e-9)
+  rate = clicks.mean()
+  assert report['wide_max_cells'] == min(20_000, int(len(clicks) * rate * (1 - rate) / 16))
   assert report['calibration']['method'] == 'platt'
   assert set(report['calibration']['tasks']) == {'ctr', 'cvr', 'ctcvr'}
   assert report['calibration']['tasks']['ctr']['temperature'] > 0
@@ -112,12 +117,22 @@ print(args.serving_model_dir)
 
 
 def test_count_records_reads_plain_and_gzip_files(tmp_path):
+  label = tf.io.FixedLenFeature([], tf.int64)
+  clicks = {}
   for name, options, n in (('a.tfrecord', None, 5), ('b.gz', 'GZIP', 9000)):
     with tf.io.TFRecordWriter(str(tmp_path / name), options=options) as w:
+      clicks[name] = 0
       for i in range(n):
-        w.write(b'x' * (i % 7))
-  assert task.count_records([str(tmp_path / '*')]) == 9005
-  assert task.count_records([str(tmp_path / 'b.gz')]) == 9000
+        y = int(i % 7 == 3)
+        clicks[name] += y
+        w.write(tf.train.Example(features=tf.train.Features(feature={
+            'y': tf.train.Feature(int64_list=tf.train.Int64List(value=[y])),
+            'pad': tf.train.Feature(bytes_list=tf.train.BytesList(value=[b'x' * (i % 7)]))
+        })).SerializeToString())
+  assert task.count_records([str(tmp_path / '*')]) == (9005, 0.0)
+  both = task.count_records([str(tmp_path / '*')], ('y', label))
+  assert both == (9005, 1287) == (9005, clicks['a.tfrecord'] + clicks['b.gz'])
+  assert task.count_records([str(tmp_path / 'b.gz')], ('y', label)) == (9000, 1286)
   with pytest.raises(ValueError, match='no training files'):
     task.count_records([str(tmp_path / 'none*')])
 

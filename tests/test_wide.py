@@ -97,3 +97,18 @@ def test_cross_l2_penalises_only_the_crossed_tables():
   assert wide.WideCrossLogit.from_config(layer.get_config()).cross_l2 == 1e3
   with pytest.raises(ValueError, match='non-negative'):
     wide.WideCrossLogit(SPEC.to_dict(), CARDS, 100, cross_l2=-1.0)
+
+
+def test_the_training_rows_set_the_largest_crossed_column():
+  from trainer.models import core, dnn
+  config = dnn.DnnConfig()
+  assert core.with_wide_cells(config, 800_000, 0.02).wide_max_cells == 980   # 15680 / 16
+  assert core.with_wide_cells(config, 80_000, 0.5).wide_max_cells == 1250
+  assert core.with_wide_cells(config, 10**9, 0.5).wide_max_cells == 20_000   # the cap
+  assert core.with_wide_cells(config, 100, 0.0).wide_max_cells == 0          # no crosses
+  off = dnn.DnnConfig(wide_cell_information=None)
+  assert core.with_wide_cells(off, 800_000, 0.02) is off
+  with pytest.raises(ValueError, match='label rate'):
+    core.with_wide_cells(config, 800_000, 1.5)
+  assert wide.crosses(SPEC, CARDS, 980) == [('a', 'b')]
+  assert wide.crosses(SPEC, CARDS, 20_000) == [('a', 'b'), ('a', 'big')]

@@ -29,6 +29,7 @@ import tf_keras as keras  # noqa: E402
 OPTIMIZERS = ('adam', 'adamw')
 SCHEDULES = ('constant', 'cosine', 'cosine_restarts')
 EMBEDDING_OPTIMIZERS = ('same', 'adagrad', 'sgd')
+CROSS_OPTIMIZERS = ('same', 'ftrl')
 
 
 @dataclasses.dataclass
@@ -49,6 +50,12 @@ class OptimizerConfig:
   # embedding_learning_rate (see make_optimizer).
   embedding_optimizer: str = 'adagrad'
   embedding_learning_rate: float = 0.05
+  # The wide part's crossed columns (trainer.layers.wide): 'same' (the embedding
+  # optimiser) or 'ftrl' (FTRL-Proximal at cross_learning_rate, with its L2 in closed
+  # form, cross_ftrl_l2, in place of the layer's own penalty). See make_optimizer.
+  cross_optimizer: str = 'same'
+  cross_learning_rate: float = 0.1
+  cross_ftrl_l2: float = 1e-3
   # Adagrad's accumulator starts here (Keras' default is 0.1: with a batch-mean loss a
   # table row's gradient is ~1/batch, so 0.1 froze the tables; see make_optimizer).
   embedding_initial_accumulator: float = 1e-6
@@ -66,6 +73,12 @@ class OptimizerConfig:
     if self.embedding_learning_rate <= 0:
       raise ValueError('embedding_learning_rate must be positive, got '
                        f'{self.embedding_learning_rate}')
+    if self.cross_optimizer not in CROSS_OPTIMIZERS:
+      raise ValueError(f'unknown cross_optimizer {self.cross_optimizer!r}; choose from '
+                       f'{CROSS_OPTIMIZERS}')
+    if self.cross_learning_rate <= 0 or self.cross_ftrl_l2 < 0:
+      raise ValueError('cross_learning_rate must be positive and cross_ftrl_l2 '
+                       f'non-negative, got {self.cross_learning_rate}, {self.cross_ftrl_l2}')
 
 
 def with_training_steps(config: OptimizerConfig, train_steps: int) -> OptimizerConfig:
@@ -94,6 +107,12 @@ def is_embedding_table(variable) -> bool:
   return variable.name.split('/')[-1].startswith('embeddings')
 
 
+def cross_tables(model: keras.Model) -> List:
+  """The weight tables of the crossed columns of ``model``'s wide part(s)."""
+  from trainer.layers.wide import WideCrossLogit
+  return [t for m in model.submodules if isinstance(m, WideCrossLogit) for t in m.cross_tables]
+
+
 def make_optimizer(config: OptimizerConfig, model: Optional[keras.Model] = None
                    ) -> keras.optimizers.Optimizer:
   """The optimiser of ``config``. With ``adamw`` and a built ``model``, embedding tables and
@@ -106,26 +125,44 @@ def make_optimizer(config: OptimizerConfig, model: Optional[keras.Model] = None
   momentum for steps after: the rows of rare ids memorise their few labels. Adagrad's
   step shrinks with the row's accumulated squared gradient and has no momentum, so a row
   moves only when it is looked up (the choice of sparse CTR models since Wide & Deep).
+  With ``cross_optimizer: ftrl`` the wide part's crossed columns get a third one,
+  FTRL-Proximal (McMahan et al., 2013; the wide part's optimiser in Wide & Deep), whose
+  L2 acts in closed form on the summed gradients: a cell that few batches look up is
+  held near zero from its first step, where Adagrad's first step on it is about the full
+  learning rate. (Measured: docs/MODELS.md.)
   """
   lr = learning_rate(config)
   kwargs = {'global_clipnorm': config.clipnorm} if config.clipnorm else {}
   if config.embedding_optimizer != 'same' and model is not None:
     legacy = keras.optimizers.legacy
     clip = {'clipnorm': config.clipnorm} if config.clipnorm else {}
-    sparse = (legacy.Adagrad(config.embedding_learning_rate,
-                             initial_accumulator_value=config.embedding_initial_accumulator,
-                             **clip)
-              if config.embedding_optimizer == 'adagrad'
-              else legacy.SGD(config.embedding_learning_rate, **clip))
+
+    def sparse(rate):
+      if config.embedding_optimizer == 'adagrad':
+        return legacy.Adagrad(rate, **clip,
+                              initial_accumulator_value=config.embedding_initial_accumulator)
+      return legacy.SGD(rate, **clip)
+
     if config.optimizer == 'adamw':
       dense = keras.optimizers.AdamW(lr, weight_decay=config.weight_decay, **kwargs)
       dense.exclude_from_weight_decay(var_names=['bias', 'numeric_'])
     else:
       dense = legacy.Adam(lr, **clip)
+    crosses = ({id(t) for t in cross_tables(model)} if config.cross_optimizer == 'ftrl'
+               else set())
+    tables = [(sparse(config.embedding_learning_rate), lambda: [
+        v for v in model.trainable_variables
+        if is_embedding_table(v) and id(v) not in crosses])]
+    if crosses:
+      # Keras' default accumulator start (0.1) would freeze these tables, as Adagrad's.
+      ftrl = legacy.Ftrl(config.cross_learning_rate,
+                         initial_accumulator_value=config.embedding_initial_accumulator,
+                         l2_regularization_strength=config.cross_ftrl_l2, **clip)
+      tables.append((ftrl, lambda: [v for v in model.trainable_variables
+                                    if id(v) in crosses]))
     return _Composite([
         (dense, lambda: [v for v in model.trainable_variables if not is_embedding_table(v)]),
-        (sparse, lambda: [v for v in model.trainable_variables if is_embedding_table(v)]),
-    ])
+        *tables])
   if config.optimizer == 'adamw':
     opt = keras.optimizers.AdamW(lr, weight_decay=config.weight_decay, **kwargs)
     if model is not None:

@@ -113,6 +113,11 @@ class WideCrossLogit(keras.layers.Layer):
       raise ValueError('WideCrossLogit needs a categorical or numeric field')
     return tf.add_n(parts) + self.bias
 
+  @property
+  def cross_tables(self) -> List[tf.Variable]:
+    """The crossed columns' weight tables (built layers only)."""
+    return [t.embeddings for t in self.cross.values()]
+
   def get_config(self):
     config = super().get_config()
     config.update(spec=self.spec_dict, cardinalities=self.cardinalities,

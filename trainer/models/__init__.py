@@ -80,6 +80,12 @@ def build(name: str, spec: fs.FeatureSpec, cards: Dict[str, int], config=None,
   heads = heads or core.HeadConfig()
   loss = loss or losses_lib.LossConfig()
   optimizer = optimizer or optimization.OptimizerConfig()
+  if optimizer.cross_optimizer == 'ftrl' and getattr(config, 'wide', False):
+    # FTRL's own L2 (cross_ftrl_l2) is the crossed columns' penalty: none in the loss.
+    if config.wide_cross_l2:
+      raise ValueError('wide_cross_l2 and cross_optimizer ftrl both set the crossed '
+                       "columns' L2: set cross_ftrl_l2 instead")
+    config = dataclasses.replace(config, wide_cross_l2=0.0)
   _, tasks = core.task_layout(spec, heads.tasks)
   inputs = build_inputs(spec)
   body = MODELS[name][1](inputs, spec, cards, config, sum(t.head for t in tasks))

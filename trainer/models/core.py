@@ -265,6 +265,10 @@ class EmbeddingConfig:
   sequence_match: bool = True             # a match-count field per targeted sequence
   wide: bool = True                       # add trainer.layers.wide.WideCrossLogit
   wide_max_cells: int = 20_000            # largest crossed column of the wide part
+  # With the training rows and label rate known (the Trainer), a crossed column is kept
+  # only if its cells average this much Fisher information, rows * p * (1 - p) / cells
+  # (about this many clicks per cell at a low CTR). None: wide_max_cells alone.
+  wide_cell_information: Optional[float] = 16.0
   wide_l2: float = 1e-4
   wide_cross_l2: Optional[float] = None   # the crossed columns' L2 (None: wide_l2)
   # A number: embedding_l2 and wide_l2 are the penalties at this many training rows, and
@@ -295,6 +299,27 @@ def scaled_to_rows(config, rows: int):
   return dataclasses.replace(config, embedding_l2=config.embedding_l2 * scale,
                              wide_l2=config.wide_l2 * scale,
                              wide_cross_l2=None if cross is None else cross * scale), scale
+
+
+def with_wide_cells(config, rows: int, positive_rate: float):
+  """``config`` with ``wide_max_cells`` lowered to the largest crossed column whose cells
+  average ``wide_cell_information`` units of Fisher information on ``rows`` training
+  rows of label rate ``positive_rate`` (as is where that field is None or absent).
+
+  Why: a cell of a crossed column is one more id, learnt from the rows that fall in it. A
+  column of many cells over few rows gives each cell a handful of clicks, which its
+  weight fits as noise; how many cells the rows can support grows with the rows and with
+  the label's variance p (1 - p). Measured on the generated data: docs/MODELS.md.
+  """
+  info = getattr(config, 'wide_cell_information', None)
+  if not info:
+    return config
+  if info <= 0 or rows < 1 or not 0.0 <= positive_rate <= 1.0:
+    raise ValueError(f'wide_cell_information {info}, rows {rows} and label rate '
+                     f'{positive_rate}: need a positive information, rows >= 1, a rate in '
+                     '[0, 1]')
+  cells = int(rows * positive_rate * (1.0 - positive_rate) / info)
+  return dataclasses.replace(config, wide_max_cells=min(config.wide_max_cells, cells))
 
 
 def add_wide(inputs, body: Body, spec: fs.FeatureSpec, cards: Dict[str, int],
