@@ -90,7 +90,8 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
   clicks = tables['train'].column('clicked').to_numpy()
   assert report['label_rate'] == pytest.approx(clicks.mean(), rel=1e-9)
   rate = clicks.mean()
-  assert report['wide_max_cells'] == min(20_000, int(len(clicks) * rate * (1 - rate) / 16))
+  info = models.model_config(name, {}).wide_cell_information
+  assert report['wide_max_cells'] == min(20_000, int(len(clicks) * rate * (1 - rate) / info))
   assert report['calibration']['method'] == 'platt'
   assert set(report['calibration']['tasks']) == {'ctr', 'cvr', 'ctcvr'}
   assert report['calibration']['tasks']['ctr']['temperature'] > 0

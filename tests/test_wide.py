@@ -101,7 +101,9 @@ def test_cross_l2_penalises_only_the_crossed_tables():
 
 def test_the_training_rows_set_the_largest_crossed_column():
   from trainer.models import core, dnn
-  config = dnn.DnnConfig()
+  assert dnn.DnnConfig().wide_cell_information == 2.0                         # the default
+  assert core.with_wide_cells(dnn.DnnConfig(), 800_000, 0.02).wide_max_cells == 7840
+  config = dnn.DnnConfig(wide_cell_information=16.0)
   assert core.with_wide_cells(config, 800_000, 0.02).wide_max_cells == 980   # 15680 / 16
   assert core.with_wide_cells(config, 80_000, 0.5).wide_max_cells == 1250
   assert core.with_wide_cells(config, 10**9, 0.5).wide_max_cells == 20_000   # the cap

@@ -24,7 +24,9 @@ weights (CTR models often overfit after one epoch). Afterwards each task head's
 calibrator is fitted on the validation split. ``<model_run_dir>/trainer_report.json``
 holds the model's parameter count, epochs run, best validation AUC, training examples
 per second, the training rows and the scale they set on the L2 penalties
-(:func:`trainer.models.core.scaled_to_rows`), and per task the fitted calibration with
+(:func:`trainer.models.core.scaled_to_rows`), the primary label's rate and the largest
+crossed column of the wide part that the rows support
+(:func:`trainer.models.core.with_wide_cells`), and per task the fitted calibration with
 ECE and NLL before and after it (fitted on half of the validation rows, measured on the
 other half). The export is
 :func:`trainer.export.export_serving_model`.

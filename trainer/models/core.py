@@ -268,7 +268,7 @@ class EmbeddingConfig:
   # With the training rows and label rate known (the Trainer), a crossed column is kept
   # only if its cells average this much Fisher information, rows * p * (1 - p) / cells
   # (about this many clicks per cell at a low CTR). None: wide_max_cells alone.
-  wide_cell_information: Optional[float] = 16.0
+  wide_cell_information: Optional[float] = 2.0
   wide_l2: float = 1e-4
   wide_cross_l2: Optional[float] = None   # the crossed columns' L2 (None: wide_l2)
   # A number: embedding_l2 and wide_l2 are the penalties at this many training rows, and
