@@ -255,6 +255,8 @@ def test_crossed_columns_train_with_ftrl():
     optimization.OptimizerConfig(cross_optimizer='adam')
   with pytest.raises(ValueError, match='cross_ftrl_l2'):
     optimization.OptimizerConfig(cross_ftrl_l2=-1.0)
+  with pytest.raises(ValueError, match='embedding_optimizer'):
+    optimization.OptimizerConfig(cross_optimizer='ftrl', embedding_optimizer='same')
   with pytest.raises(ValueError, match='wide_cross_l2'):
     models.build('dnn', SPEC, CARDS, dnn.DnnConfig(wide_cross_l2=1e-3),
                  optimizer=optimization.OptimizerConfig(cross_optimizer='ftrl'))

@@ -76,6 +76,9 @@ class OptimizerConfig:
     if self.cross_optimizer not in CROSS_OPTIMIZERS:
       raise ValueError(f'unknown cross_optimizer {self.cross_optimizer!r}; choose from '
                        f'{CROSS_OPTIMIZERS}')
+    if self.cross_optimizer == 'ftrl' and self.embedding_optimizer == 'same':
+      raise ValueError("cross_optimizer ftrl composes with the tables' own optimiser: set "
+                       'embedding_optimizer to adagrad or sgd')
     if self.cross_learning_rate <= 0 or self.cross_ftrl_l2 < 0:
       raise ValueError('cross_learning_rate must be positive and cross_ftrl_l2 '
                        f'non-negative, got {self.cross_learning_rate}, {self.cross_ftrl_l2}')
