@@ -23,6 +23,10 @@ def test_space_defaults_are_the_configured_settings():
   assert 12 in space['model_config.embedding_dim'].values
   assert space['model_config.hidden_units'].default == '64,32'
   assert space['batch_size'].default == 1024
+  # A mechanism the config turns off (None) is left out of the search.
+  off = {p.name for p in tuning.hyperparameters(
+      {'model': 'dnn', 'model_config': {'wide_cell_information': None}}).space}
+  assert off == set(space) - {'model_config.wide_cell_information'}
   # A setting the model's config lacks is not searched.
   resort = {p.name for p in tuning.hyperparameters({'model': 'resort'}).space}
   from trainer import models

@@ -51,13 +51,15 @@ SPACE: Tuple[Tuple[str, str, Sequence[Any]], ...] = (
     ('model_config.wide_l2', 'log', (1e-5, 1e-3)),
     ('model_config.dropout', 'choice', (0.0, 0.1, 0.2, 0.3)),
     ('model_config.hidden_units', 'choice', ('128,64', '256,128,64', '512,256,128')),
+    ('model_config.wide_cell_information', 'choice', (0.5, 1.0, 2.0, 4.0, 8.0)),
     ('batch_size', 'choice', (256, 512, 1024, 2048)),
 )
 
 
 def _configured(config: Dict[str, Any]) -> Dict[str, Any]:
   """Every :data:`SPACE` path's value as ``config`` sets it (its model's and the
-  optimiser's defaults where it does not); paths the model does not have are absent."""
+  optimiser's defaults where it does not); paths the model does not have, or that the
+  config leaves unset (None: that mechanism is off), are absent."""
   name = config.get('model') or task.DEFAULT_MODEL
   sections = {
       'model_config': dataclasses.asdict(models.model_config(name,
@@ -71,7 +73,7 @@ def _configured(config: Dict[str, Any]) -> Dict[str, Any]:
       out[path] = config.get(path, task.DEFAULT_BATCH_SIZE if path == 'batch_size' else None)
       continue
     section, field = path.split('.', 1)
-    if field in sections[section]:
+    if sections[section].get(field) is not None:
       value = sections[section][field]
       out[path] = ','.join(str(u) for u in value) if isinstance(value, (list, tuple)) \
           else value
