@@ -101,6 +101,8 @@ ABLATION = {
     'dnn - wide': {'model': 'dnn', 'model_config': {'wide': False}},
     'dnn - adagrad tables': {'model': 'dnn', 'optimizer': {'embedding_optimizer': 'same'}},
     'dnn - l2': {'model': 'dnn', 'model_config': {'embedding_l2': 0.0, 'wide_l2': 0.0}},
+    'dnn - cells sized to rows': {'model': 'dnn',
+                                  'model_config': {'wide_cell_information': None}},
     'deepfm': {'model': 'deepfm'},
 }
 

@@ -143,6 +143,7 @@ def test_ablation_variants_are_valid_trainer_settings_one_lever_apart():
     models.from_dict(optimization.OptimizerConfig, v.get('optimizer'), name)
   default = models.model_config('dnn')
   assert default.wide and default.embedding_l2 > 0                  # what is ablated
+  assert default.wide_cell_information
   assert optimization.OptimizerConfig().embedding_optimizer == 'adagrad'
   old = quality.ABLATION['dnn (old defaults)']
   assert not models.model_config('dnn', old['model_config']).wide
