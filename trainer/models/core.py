@@ -309,7 +309,7 @@ def with_wide_cells(config, rows: int, positive_rate: float):
   Why: a cell of a crossed column is one more id, learnt from the rows that fall in it. A
   column of many cells over few rows gives each cell a handful of clicks, which its
   weight fits as noise; how many cells the rows can support grows with the rows and with
-  the label's variance p (1 - p). Measured on the generated data: docs/MODELS.md.
+  the label's variance p (1 - p). Measured on three datasets: docs/MODELS.md.
   """
   info = getattr(config, 'wide_cell_information', None)
   if not info:
