@@ -135,12 +135,10 @@ def count_records(patterns: List[str], label: Optional[Tuple[str, Any]] = None
       continue
     ds = tf.data.TFRecordDataset(group, compression_type='GZIP' if gzip else '',
                                  buffer_size=16 << 20).batch(8192)
-    if label is None:
-      count = lambda b: (tf.shape(b, out_type=tf.int64)[0], tf.constant(0.0, tf.float64))
-    else:
-      name, feature = label
-      count = lambda b: (tf.shape(b, out_type=tf.int64)[0], tf.reduce_sum(tf.cast(
-          tf.io.parse_example(b, {name: feature})[name], tf.float64)))
+    label_sum = (lambda b: tf.constant(0.0, tf.float64)) if label is None else (
+        lambda b: tf.reduce_sum(tf.cast(tf.io.parse_example(b, dict([label]))[label[0]],
+                                        tf.float64)))
+    count = lambda b: (tf.shape(b, out_type=tf.int64)[0], label_sum(b))  # noqa: E731
     n, s = ds.map(count).reduce(
         (tf.constant(0, tf.int64), tf.constant(0.0, tf.float64)),
         lambda acc, x: (acc[0] + x[0], acc[1] + x[1]))
@@ -316,9 +314,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   counts = count_records(fn_args.train_files,
                          (primary, tf_transform_output.transformed_feature_spec()[primary]))
   train_rows = counts.rows
+  label_rate = counts.positives / max(train_rows, 1)
   model_config, l2_scale = core.scaled_to_rows(model_config, train_rows)
-  model_config = core.with_wide_cells(model_config, train_rows,
-                                      counts.positives / max(train_rows, 1))
+  model_config = core.with_wide_cells(model_config, train_rows, label_rate)
 
   train_ds = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                        spec, batch_size, seed=seed)
@@ -358,7 +356,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     calibrators, calibration_report = fit_calibrators(tasks, heads.calibration, logits,
                                                       labels)
     report = dict(model=name, swa_used=bool(swa and swa.used), train_rows=train_rows,
-                  label_rate=counts.positives / max(train_rows, 1),
+                  label_rate=label_rate,
                   wide_max_cells=getattr(model_config, 'wide_max_cells', None),
                   l2_scale=l2_scale,
                   parameters=int(model.core.count_params()),

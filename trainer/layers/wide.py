@@ -21,7 +21,8 @@ sets ``max_cells`` from its training rows and label rate
 (:func:`trainer.models.core.with_wide_cells`). The tables are ``Embedding`` layers of
 width 1 (their variables are named ``embeddings``), so they train with the embedding
 optimiser (:func:`trainer.optimization.make_optimizer`; the crossed columns optionally
-with FTRL) and carry the L2 penalty ``l2`` (``cross_l2`` on the crossed columns). TFRS and Keras have crossed feature columns only in the
+with FTRL) and carry the L2 penalty ``l2`` (``cross_l2`` on the crossed columns). TFRS
+and Keras have crossed feature columns only in the
 removed ``tf.feature_column`` API, hence this layer.
 """
 
