@@ -1,5 +1,6 @@
 """Every model of the zoo through the Trainer's run_fn: trains on generated rows, fits
 the calibrated heads, exports the serving signatures and beats a constant predictor."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -32,6 +33,8 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
   if name == 'resort':
     config['model_config'] = {'embedding_dim': 8, 'dropout': 0.2, 'embedding_l2': 1e-4}
     config['optimizer'] = {'learning_rate': 3e-3}
+  if name == 'dnn':  # the option that solves the wide part first (trainer.wide_fit)
+    config['model_config']['wide_fit'] = 'first'
   args = local.fn_args(paths, str(tmp_path), config, train_steps=100, eval_steps=6)
   task.run_fn(args)
 
@@ -97,6 +100,51 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
   assert report['calibration']['tasks']['ctr']['temperature'] > 0
   history = json.load(open(os.path.join(args.model_run_dir, 'history.json')))
   assert 'val_auc' in history and 'val_ctcvr_auc' in history
+  # With wide_fit: first the wide part was solved first on every training row
+  # (trainer.wide_fit), and the deep part kept only where its best eval AUC beat the
+  # wide part's alone; by default (joint) there is no such fit.
+  wide = report['wide_fit']
+  if name != 'dnn':
+    assert wide is None
+    return
+  assert wide['train_rows'] == tables['train'].num_rows
+  assert wide['deep_eval_auc'] == pytest.approx(max(history['val_auc']))
+  assert wide['deep_part_kept'] == (wide['deep_eval_auc'] > wide['eval_auc'])
+
+
+def test_the_wide_part_fitted_first_stays_fixed_while_the_deep_part_trains(
+    small_transformed, tmp_path):
+  import tensorflow_transform as tft
+  from trainer import model as model_lib
+  from trainer import optimization, wide_fit
+  from trainer.models import core
+  spec, tables, paths, _ = small_transformed
+  args = local.fn_args(paths, str(tmp_path), {'feature_spec': spec.to_dict()},
+                       train_steps=20, eval_steps=4)
+  out = tft.TFTransformOutput(args.transform_output)
+  config = models.model_config('dnn', {'embedding_dim': 8, 'wide_fit': 'first'})
+  model = models.build('dnn', spec, model_lib.cardinalities(spec, out), config)
+  _, tasks = core.task_layout(spec, 'auto')
+  data = lambda files, shuffle: task._input_fn(  # noqa: E731
+      files, args.data_accessor, out, spec, 128, shuffle=shuffle)
+  rows = tables['train'].num_rows
+  report = task.fit_wide_first(model, config, tasks, data(args.train_files, False),
+                               data(args.eval_files, False), 4, rows, 128,
+                               optimization.OptimizerConfig())
+  assert report['train_rows'] == rows and report['steps'] >= 1
+  layer = wide_fit.find(model.core)
+  assert not layer.trainable
+  solved = [w.numpy().copy() for w in layer.weights]
+  assert max(np.abs(w).max() for w in solved) > 0.05     # a solution, not the zero start
+  deep = [w for w in model.core.trainable_weights if 'wide' not in w.name]
+  before = [w.numpy().copy() for w in deep]
+  model.fit(data(args.train_files, True), steps_per_epoch=10, epochs=1, verbose=0)
+  changed = [w.name for w, s in zip(layer.weights, solved) if not np.array_equal(w.numpy(), s)]
+  assert not changed, changed
+  assert any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(deep, before))
+  with pytest.raises(ValueError, match='wide_fit'):
+    task.fit_wide_first(model, dataclasses.replace(config, wide_fit='later'), tasks,
+                        None, None, 4, rows, 128)
 
 
 _TRAIN_IN_A_PROCESS = """

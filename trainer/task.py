@@ -56,6 +56,7 @@ from trainer import losses as losses_lib  # noqa: E402
 from trainer import model as model_lib  # noqa: E402
 from trainer import models  # noqa: E402
 from trainer import optimization  # noqa: E402
+from trainer import wide_fit  # noqa: E402
 from trainer.layers import calibration  # noqa: E402
 from trainer.models import core  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
@@ -253,6 +254,72 @@ def _check_esmm_labels(tasks: List[core.Task], dataset, steps: int = 20) -> None
                        'heads.tasks to "all" (independent tasks) or "primary"')
 
 
+WIDE_FITS = ('first', 'joint')
+
+
+def fit_wide_first(model, config, tasks: List[core.Task], train_ds, eval_ds,
+                   eval_steps: int, train_rows: int, batch_size: int,
+                   opt: Optional[optimization.OptimizerConfig] = None) -> Optional[Dict]:
+  """With ``config.wide_fit == 'first'``: solves ``model``'s wide part on the rows of
+  ``train_ds`` (unshuffled, one pass) against the primary task's label, chooses its L2
+  on ``eval_ds``, and freezes it (:mod:`trainer.wide_fit`). Returns the fit's report, or
+  None where there is nothing to fit. With several heads (ESMM, MMoE, PLE) each head adds
+  the body's logit, wide part included, through its own trainable scale
+  (:func:`trainer.models.core.build_core`): the primary head gets the fitted logistic
+  regression as its offset, the others learn how much of it to use."""
+  mode = getattr(config, 'wide_fit', 'joint')
+  if mode not in WIDE_FITS:
+    raise ValueError(f'wide_fit must be one of {WIDE_FITS}, got {mode!r}')
+  layer = wide_fit.find(model.core) if getattr(config, 'wide', False) else None
+  if mode == 'joint' or layer is None:
+    return None
+  max_rows = int(config.wide_fit_rows)
+  if max_rows < 1:
+    raise ValueError(f'wide_fit_rows must be positive, got {max_rows}')
+  # Every stride-th batch: a sample spread over the whole file order, not its head.
+  stride = max(1, -(-train_rows // max_rows))
+  batches = train_ds.shard(stride, 0) if stride > 1 else train_ds
+  label = tasks[0].label
+  train = wide_fit.gather(batches, layer, label, max_rows)
+  evaluation = wide_fit.gather(eval_ds.take(eval_steps), layer, label,
+                               eval_steps * batch_size)
+  report = wide_fit.fit_wide(layer, train, evaluation)
+  layer.trainable = False
+  # Keras' fit restores the trainable flags recorded by compile: compile again (a fresh
+  # optimiser, whose variable lists now leave the wide part out).
+  model.compile(optimizer=optimization.make_optimizer(
+      opt or optimization.OptimizerConfig(), model))
+  logging.info('wide part fitted first: %s', json.dumps(report))
+  return report
+
+
+def zero_heads(model, tasks: List[core.Task]) -> None:
+  """Sets each task's output layer on the deep part's representation (``<task>_logit``)
+  to zero, so that the model's logits start as its body logit (the wide part's)."""
+  for t in tasks:
+    try:
+      head = model.core.get_layer(f'{t.key}_logit')
+    except ValueError:
+      continue
+    if isinstance(head, keras.layers.Dense):
+      for w in head.weights:
+        w.assign(tf.zeros_like(w))
+
+
+def restore_primary_start(model, tasks: List[core.Task], weights, primary_layers) -> None:
+  """Puts the primary task's output back to where training started (the fitted wide
+  part). With several heads and a body whose logit is the wide part alone, only the
+  primary head's own layers (``primary_layers``: name -> weights) are reset, so that
+  the other heads keep what they learnt; otherwise every weight (``weights``)."""
+  headed = [t for t in tasks if t.head]
+  names = {l.name for l in model.core.layers}
+  if len(headed) > 1 and 'deep_wide_logit' not in names and primary_layers:
+    for name, w in primary_layers.items():
+      model.core.get_layer(name).set_weights(w)
+  else:
+    model.set_weights(weights)
+
+
 def apply_hyperparameters(config: Dict[str, Any], values: Dict[str, Any]) -> Dict[str, Any]:
   """``config`` with a search's values laid over it (:mod:`trainer.tuning`): flat
   ``section.field`` names (``optimizer.learning_rate``, ``model_config.dropout``) or
@@ -334,10 +401,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                    if loss.class_balance_beta else None)
   optimization.set_mixed_precision(opt.mixed_precision)
   try:
-    with distribution_strategy(config.get('distribution_strategy', 'default')).scope():
+    strategy = distribution_strategy(config.get('distribution_strategy', 'default'))
+    with strategy.scope():
       model = models.build(name, spec, model_lib.cardinalities(spec, tf_transform_output),
                            model_config, heads, loss, opt, class_weights)
     model.core.summary(print_fn=logging.info)
+    with strategy.scope():
+      wide_report = fit_wide_first(model, model_config, tasks, probe_ds, eval_ds,
+                                   fn_args.eval_steps, train_rows, batch_size, opt)
     steps_per_epoch = max(1, fn_args.train_steps // epochs)
     callbacks = [
         keras.callbacks.EarlyStopping(monitor='val_auc', mode='max', patience=patience,
@@ -350,14 +421,31 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if opt.swa_start_epoch is not None:
       swa = optimization.StochasticWeightAveraging(opt.swa_start_epoch, eval_ds)
       callbacks.append(swa)
+    start = None
+    if wide_report:
+      # The deep part starts as nothing, the fitted wide part as the primary task's whole
+      # model, which the deep part must beat on the eval split to be kept.
+      zero_heads(model, tasks)
+      start = (model.get_weights(), float(model.evaluate(eval_ds, verbose=0,
+                                                         return_dict=True)['auc']))
+      primary_layers = {n: model.core.get_layer(n).get_weights()
+                        for n in (f'{tasks[0].key}_logit', f'{tasks[0].key}_body_scale')
+                        if n in {l.name for l in model.core.layers}}
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=eval_ds, callbacks=callbacks, verbose=2)
+    if start is not None:
+      trained = max(history.history.get('val_auc', [float('-inf')]))
+      kept = bool(trained > start[1])
+      wide_report.update(eval_auc=start[1], deep_eval_auc=trained, deep_part_kept=kept)
+      if not kept:
+        restore_primary_start(model, tasks, start[0], primary_layers)
     logits, labels = collect(model, eval_ds, fn_args.eval_steps)
     calibrators, calibration_report = fit_calibrators(tasks, heads.calibration, logits,
                                                       labels)
     report = dict(model=name, swa_used=bool(swa and swa.used), train_rows=train_rows,
                   label_rate=label_rate,
                   wide_max_cells=getattr(model_config, 'wide_max_cells', None),
+                  wide_fit=wide_report,
                   l2_scale=l2_scale,
                   parameters=int(model.core.count_params()),
                   dense_parameters=dense_parameter_count(model.core),

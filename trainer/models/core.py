@@ -271,6 +271,12 @@ class EmbeddingConfig:
   wide_cell_information: Optional[float] = 2.0
   wide_l2: float = 1e-4
   wide_cross_l2: Optional[float] = None   # the crossed columns' L2 (None: wide_l2)
+  # 'first': the Trainer solves the wide part's logistic regression to convergence (its
+  # L2 chosen on the eval split), then holds it fixed while the deep part trains
+  # (trainer.wide_fit), on at most wide_fit_rows training rows; 'joint': the wide part
+  # trains with the deep part, by the same optimiser and budget.
+  wide_fit: str = 'joint'
+  wide_fit_rows: int = 2_000_000
   # A number: embedding_l2 and wide_l2 are the penalties at this many training rows, and
   # the Trainer scales them by l2_reference_rows / rows (scaled_to_rows). None (default):
   # as given; measured neutral at 800k rows (docs/MODELS.md, "L2 on every table").
