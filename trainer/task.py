@@ -261,8 +261,9 @@ def fit_wide_first(model, config, tasks: List[core.Task], train_ds, eval_ds,
                    eval_steps: int, train_rows: int, batch_size: int,
                    opt: Optional[optimization.OptimizerConfig] = None) -> Optional[Dict]:
   """With ``config.wide_fit == 'first'``: solves ``model``'s wide part on the rows of
-  ``train_ds`` (unshuffled, one pass) against the primary task's label, chooses its L2
-  on ``eval_ds``, and freezes it (:mod:`trainer.wide_fit`). Returns the fit's report, or
+  ``train_ds`` (unshuffled, one pass) against the primary task's label, with one prior
+  variance per table (empirical Bayes; ``eval_ds`` decides when its updates stop), and
+  freezes it (:mod:`trainer.wide_fit`). Returns the fit's report, or
   None where there is nothing to fit. With several heads (ESMM, MMoE, PLE) each head adds
   the body's logit, wide part included, through its own trainable scale
   (:func:`trainer.models.core.build_core`): the primary head gets the fitted logistic
