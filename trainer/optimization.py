@@ -112,8 +112,8 @@ def is_embedding_table(variable) -> bool:
 
 def cross_tables(model: keras.Model) -> List:
   """The weight tables of the crossed columns of ``model``'s wide part(s)."""
-  from trainer.layers.wide import WideCrossLogit
-  return [t for m in model.submodules if isinstance(m, WideCrossLogit) for t in m.cross_tables]
+  from trainer.layers.wide import wide_parts
+  return [t for m in wide_parts(model) for t in m.cross_tables]
 
 
 def make_optimizer(config: OptimizerConfig, model: Optional[keras.Model] = None

@@ -35,7 +35,7 @@ from typing import Dict, Iterable, List, Optional, Tuple  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
-from trainer.layers.wide import WideCrossLogit  # noqa: E402
+from trainer.layers.wide import WideCrossLogit, wide_parts  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
 # Empirical Bayes (fit_wide): every table's prior variance starts at INITIAL_VARIANCE
@@ -214,7 +214,7 @@ def fit_wide(layer: WideCrossLogit, train: Tuple[Dict[str, np.ndarray], np.ndarr
 
 def find(model) -> Optional[WideCrossLogit]:
   """The wide part of a Keras ``model`` (None without one)."""
-  found = [m for m in model.submodules if isinstance(m, WideCrossLogit)]
+  found = wide_parts(model)
   if len(found) > 1:
     raise ValueError(f'{len(found)} wide parts in one model; expected at most one')
   return found[0] if found else None

@@ -51,6 +51,11 @@ def crosses(spec: fs.FeatureSpec, cardinalities: Dict[str, int],
           if cardinalities[a] * cardinalities[b] <= max_cells]
 
 
+def wide_parts(model) -> List['WideCrossLogit']:
+  """The :class:`WideCrossLogit` layers of a Keras ``model``, at any depth."""
+  return [m for m in model.submodules if isinstance(m, WideCrossLogit)]
+
+
 def parameter_count(spec: fs.FeatureSpec, cardinalities: Dict[str, int],
                     max_cells: int) -> int:
   return (sum(cardinalities[f.name] for f in spec.categorical) + len(spec.numeric) + 1
