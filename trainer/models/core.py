@@ -271,10 +271,12 @@ class EmbeddingConfig:
   wide_cell_information: Optional[float] = 2.0
   wide_l2: float = 1e-4
   wide_cross_l2: Optional[float] = None   # the crossed columns' L2 (None: wide_l2)
-  # 'first': the Trainer solves the wide part's logistic regression to convergence (its
-  # L2 chosen on the eval split), then holds it fixed while the deep part trains
-  # (trainer.wide_fit), on at most wide_fit_rows training rows; 'joint': the wide part
-  # trains with the deep part, by the same optimiser and budget.
+  # How the wide part is fitted (trainer.wide_fit; on at most wide_fit_rows training
+  # rows, one prior variance per table by empirical Bayes): 'joint': it trains with the
+  # deep part, by the same optimiser and budget, and that is all; 'backfit': after
+  # that, its logistic regression is solved again with the rest of the model's logit
+  # as a fixed offset, kept where the eval logloss falls (trainer.task.backfit_wide);
+  # 'first': solved before the deep part trains, then held fixed.
   wide_fit: str = 'joint'
   wide_fit_rows: int = 2_000_000
   # A number: embedding_l2 and wide_l2 are the penalties at this many training rows, and
