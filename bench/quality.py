@@ -94,7 +94,7 @@ ORACLE_GLOBAL = 'oracle (form known, no ids)'
 # The ablation (--ablation): the default DNN, the DNN as it was before issue 19, and the
 # default less one lever at a time; DeepFM with the same defaults beside it.
 OLD_DEFAULTS = {'optimizer': {'embedding_optimizer': 'same'},
-                'model_config': {'wide': False, 'embedding_l2': 0.0}}
+                'model_config': {'wide': False, 'embedding_l2': 0.0, 'wide_fit': 'joint'}}
 ABLATION = {
     'dnn': {'model': 'dnn'},
     'dnn (old defaults)': dict(OLD_DEFAULTS, model='dnn'),
@@ -103,6 +103,7 @@ ABLATION = {
     'dnn - l2': {'model': 'dnn', 'model_config': {'embedding_l2': 0.0, 'wide_l2': 0.0}},
     'dnn - cells sized to rows': {'model': 'dnn',
                                   'model_config': {'wide_cell_information': None}},
+    'dnn - backfit': {'model': 'dnn', 'model_config': {'wide_fit': 'joint'}},
     'deepfm': {'model': 'deepfm'},
 }
 

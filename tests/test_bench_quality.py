@@ -143,7 +143,9 @@ def test_ablation_variants_are_valid_trainer_settings_one_lever_apart():
     models.from_dict(optimization.OptimizerConfig, v.get('optimizer'), name)
   default = models.model_config('dnn')
   assert default.wide and default.embedding_l2 > 0                  # what is ablated
-  assert default.wide_cell_information
+  assert default.wide_cell_information and default.wide_fit == 'backfit'
+  assert models.model_config('dnn', quality.ABLATION['dnn - backfit']['model_config']
+                             ).wide_fit == 'joint'
   assert optimization.OptimizerConfig().embedding_optimizer == 'adagrad'
   old = quality.ABLATION['dnn (old defaults)']
   assert not models.model_config('dnn', old['model_config']).wide

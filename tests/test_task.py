@@ -35,8 +35,8 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
     config['optimizer'] = {'learning_rate': 3e-3}
   if name == 'dnn':  # the option that solves the wide part first (trainer.wide_fit)
     config['model_config']['wide_fit'] = 'first'
-  if name == 'autoint':  # the option that re-solves it after training (backfit)
-    config['model_config']['wide_fit'] = 'backfit'
+  if name == 'autoint':  # the option that trains it jointly only
+    config['model_config']['wide_fit'] = 'joint'
   args = local.fn_args(paths, str(tmp_path), config, train_steps=100, eval_steps=6)
   task.run_fn(args)
 
@@ -102,20 +102,20 @@ def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path)
   assert report['calibration']['tasks']['ctr']['temperature'] > 0
   history = json.load(open(os.path.join(args.model_run_dir, 'history.json')))
   assert 'val_auc' in history and 'val_ctcvr_auc' in history
-  # With wide_fit: first the wide part was solved first on every training row
-  # (trainer.wide_fit), and the deep part kept only where its best eval AUC beat the
-  # wide part's alone; by default (joint) there is no such fit.
+  # By default (backfit) the wide part was re-solved on every training row after the
+  # training, and kept only where it lowered the primary task's eval logloss and the
+  # tasks' summed eval logloss (the wide part feeds both heads). With wide_fit: first it
+  # was solved first, and the deep part kept only where its best eval AUC beat the wide
+  # part's alone; with joint there is no such fit.
   wide = report['wide_fit']
   if name == 'autoint':
-    # Backfitted on every training row; kept only where it lowered the primary task's
-    # eval logloss and the tasks' summed eval logloss (the wide part feeds both heads).
+    assert wide is None
+    return
+  if name != 'dnn':
     assert wide['mode'] == 'backfit' and wide['train_rows'] == tables['train'].num_rows
     if wide['kept']:
       assert wide['eval_logloss'] < wide['eval_logloss_before']
       assert wide['eval_task_logloss']['after'] < wide['eval_task_logloss']['before']
-    return
-  if name != 'dnn':
-    assert wide is None
     return
   assert wide['train_rows'] == tables['train'].num_rows
   assert wide['deep_eval_auc'] == pytest.approx(max(history['val_auc']))

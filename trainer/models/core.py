@@ -273,11 +273,12 @@ class EmbeddingConfig:
   wide_cross_l2: Optional[float] = None   # the crossed columns' L2 (None: wide_l2)
   # How the wide part is fitted (trainer.wide_fit; on at most wide_fit_rows training
   # rows, one prior variance per table by empirical Bayes): 'joint': it trains with the
-  # deep part, by the same optimiser and budget, and that is all; 'backfit': after
-  # that, its logistic regression is solved again with the rest of the model's logit
-  # as a fixed offset, kept where the eval logloss falls (trainer.task.backfit_wide);
-  # 'first': solved before the deep part trains, then held fixed.
-  wide_fit: str = 'joint'
+  # deep part, by the same optimiser and budget, and that is all; 'backfit' (default):
+  # after that, its logistic regression is solved again with the rest of the model's
+  # logit as a fixed offset, kept where the eval logloss falls
+  # (trainer.task.backfit_wide); 'first': solved before the deep part trains, then held
+  # fixed (docs/MODELS.md).
+  wide_fit: str = 'backfit'
   wide_fit_rows: int = 2_000_000
   # A number: embedding_l2 and wide_l2 are the penalties at this many training rows, and
   # the Trainer scales them by l2_reference_rows / rows (scaled_to_rows). None (default):
