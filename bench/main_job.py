@@ -61,12 +61,16 @@ def run_once(seed: int, rows: int, workdir: str, extra=()):
 
 def rows_of(seed: int, repeat: int, report, wall, seconds):
   m, g = report['metrics'], report.get('gbdt') or {}
+  wide = report['trainer'].get('wide_fit') or {}
   values = {
       'wall_s': wall, 'auc': m['auc'], 'logloss': m['logloss'],
       'gbdt_auc': (g.get('metrics') or {}).get('auc'),
       'gbdt_logloss': (g.get('metrics') or {}).get('logloss'),
       'auc_margin': g.get('auc_diff'), 'logloss_margin': g.get('logloss_diff'),
       'examples_per_second': report['trainer']['train_examples_per_second'],
+      # The wide part's fit inside the Trainer (trainer.wide_fit; backfit by default).
+      'wide_fit_s': wide.get('seconds'),
+      'wide_fit_kept': None if 'kept' not in wide else float(bool(wide['kept'])),
       'gbdt_trees': (g.get('trainer') or {}).get('trees'),
       'blessed': float(bool(report.get('blessed'))),
       'pushed': float(bool(report.get('pushed'))),

@@ -193,6 +193,12 @@ def format_report(report: Dict[str, object]) -> str:
     task, c = next(iter(t['calibration']['tasks'].items()))
     lines.append(f'{"val. ECE":>14}: {c["ece_before"]:.4f} -> {c["ece_after"]:.4f} after '
                  f'{t["calibration"]["method"]} calibration ({task})')
+    w = t.get('wide_fit') or {}
+    if w.get('mode') == 'backfit' and 'eval_logloss_before' in w:
+      lines.append(f'{"wide part":>14}: re-solved after training, val. logloss '
+                   f'{w["eval_logloss_before"]:.5f} -> {w["eval_logloss"]:.5f} '
+                   f'({"kept" if w["kept"] else "not kept"}; {w["steps"] + 1} fits, '
+                   f'{w["seconds"]:.0f} s)')
   for key, label in (('auc', 'AUC'), ('gauc', 'GAUC'), ('auc_pr', 'AUC-PR'),
                      ('logloss', 'logloss'), ('brier', 'Brier'),
                      ('ece_10_width', 'ECE (10 bins)'), ('calibration', 'calibration'),
