@@ -36,6 +36,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+from scipy.special import expit  # noqa: E402
 
 from trainer.layers.wide import WideCrossLogit, wide_parts  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
@@ -128,20 +129,22 @@ def design(layer: WideCrossLogit, features: Dict[str, np.ndarray]) -> sp.csr_mat
   return sp.csr_matrix((data.ravel(), indices.ravel(), indptr), shape=(rows, width))
 
 
+def _variables(layer: WideCrossLogit) -> list:
+  """``layer``'s weight variables in :func:`design` order, each [rows, 1]."""
+  out = [t.embeddings for t in layer.first.values()]
+  out += [layer.cross[f'{a}_x_{b}'].embeddings for a, b in layer.pairs]
+  if hasattr(layer, 'numeric'):
+    out.append(layer.numeric)
+  return out
+
+
 def assign(layer: WideCrossLogit, coef: np.ndarray, intercept: float) -> None:
   """Writes :func:`design`-ordered coefficients into ``layer``'s tables."""
   offset = 0
-  for n, table in layer.first.items():
-    rows = layer.cardinalities[n]
-    table.embeddings.assign(coef[offset:offset + rows, None].astype(np.float32))
+  for v in _variables(layer):
+    rows = int(v.shape[0])
+    v.assign(coef[offset:offset + rows, None].astype(np.float32))
     offset += rows
-  for a, b in layer.pairs:
-    cells = layer.cardinalities[a] * layer.cardinalities[b]
-    layer.cross[f'{a}_x_{b}'].embeddings.assign(
-        coef[offset:offset + cells, None].astype(np.float32))
-    offset += cells
-  if hasattr(layer, 'numeric'):
-    layer.numeric.assign(coef[offset:, None].astype(np.float32))
   layer.bias.assign(np.array([intercept], np.float32))
 
 
@@ -159,30 +162,28 @@ def tables(layer: WideCrossLogit) -> List[Tuple[str, int]]:
 def current(layer: WideCrossLogit) -> Tuple[np.ndarray, float]:
   """``layer``'s weights in :func:`design` order, and its bias: what :func:`assign`
   wrote."""
-  parts = [t.embeddings.numpy().ravel() for t in layer.first.values()]
-  parts += [layer.cross[f'{a}_x_{b}'].embeddings.numpy().ravel() for a, b in layer.pairs]
-  if hasattr(layer, 'numeric'):
-    parts.append(layer.numeric.numpy().ravel())
-  return (np.concatenate(parts).astype(np.float64), float(layer.bias.numpy()[0]))
+  return (np.concatenate([v.numpy().ravel() for v in _variables(layer)]).astype(np.float64),
+          float(layer.bias.numpy()[0]))
 
 
 def solve(x: sp.csr_matrix, y: np.ndarray, offset: np.ndarray, variance: np.ndarray,
-          coef: np.ndarray, intercept: float, max_iter: int = 300, tol: float = 1e-6
-          ) -> Tuple[np.ndarray, float, int]:
+          coef: np.ndarray, intercept: float, max_iter: int = 300, tol: float = 1e-6,
+          xt: Optional[sp.csr_matrix] = None) -> Tuple[np.ndarray, float, int]:
   """The MAP logistic regression ``y ~ x @ coef + intercept + offset`` under the prior
   ``coef_j ~ N(0, variance_j)`` (the intercept unpenalised), by L-BFGS from ``(coef,
   intercept)``: (coef, intercept, iterations). The objective is scikit-learn's (the mean
   logloss plus ``sum coef^2 / (2 n variance)``) with its ``gtol`` and ``ftol``; sklearn's
   ``LogisticRegression`` has no offset (a GBDT's ``init_score``), which the backfit
-  needs, hence scipy's L-BFGS directly."""
+  needs, hence scipy's L-BFGS directly. ``xt``: ``x``'s transpose as CSR, where the
+  caller solves on the same ``x`` again."""
   from scipy.optimize import minimize
   n = x.shape[0]
-  xt = x.T.tocsr()
+  xt = x.T.tocsr() if xt is None else xt
 
   def objective(theta):
     w, b = theta[:-1], theta[-1]
     z = x @ w + (b + offset)
-    r = _sigmoid(z) - y
+    r = expit(z) - y
     loss = np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(w * w / variance)
     grad = np.append(xt @ r + w / variance, r.sum())
     return loss / n, grad / n
@@ -191,10 +192,6 @@ def solve(x: sp.csr_matrix, y: np.ndarray, offset: np.ndarray, variance: np.ndar
                     options={'maxiter': max_iter, 'gtol': tol,
                              'ftol': 64 * np.finfo(float).eps})
   return result.x[:-1], float(result.x[-1]), int(result.nit)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-  return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def fit_wide(layer: WideCrossLogit, train: Tuple, evaluation: Tuple,
@@ -223,6 +220,7 @@ def fit_wide(layer: WideCrossLogit, train: Tuple, evaluation: Tuple,
   ``min_gain``: the path also stops after a step that lowers the eval logloss by less
   than this fraction (the step is kept).
   """
+  from sklearn.metrics import log_loss
   if steps < 0:
     raise ValueError(f'steps must be >= 0, got {steps}')
   if not np.isfinite(scale) or scale == 0:
@@ -246,9 +244,11 @@ def fit_wide(layer: WideCrossLogit, train: Tuple, evaluation: Tuple,
   variance = np.where(random, INITIAL_VARIANCE, NUMERIC_VARIANCE)
   squares = x_train.multiply(x_train).tocsc()
 
+  x_train_t = x_train.T.tocsr()
+
   def eval_logloss(coef, intercept):
-    p = np.clip(_sigmoid(x_eval @ coef + intercept + off_eval), 1e-15, 1 - 1e-15)
-    return float(-np.mean(y_eval * np.log(p) + (1 - y_eval) * np.log1p(-p)))
+    return float(log_loss(y_eval, expit(x_eval @ coef + intercept + off_eval),
+                          labels=[0, 1]))
 
   if warm_start:
     coef, intercept = current(layer)
@@ -261,7 +261,7 @@ def fit_wide(layer: WideCrossLogit, train: Tuple, evaluation: Tuple,
   path = []
   for step in range(steps + 1):
     coef, intercept, iterations = solve(x_train, y_train, off_train, variance[group], coef,
-                                        intercept, max_iter, tol)
+                                        intercept, max_iter, tol, x_train_t)
     loss = eval_logloss(coef, intercept)
     path.append({'eval_logloss': loss, 'iterations': iterations})
     if best is not None and loss >= best[0]:
@@ -270,7 +270,7 @@ def fit_wide(layer: WideCrossLogit, train: Tuple, evaluation: Tuple,
     best = (loss, coef.copy(), intercept, variance.copy())
     if step == steps or (step > 0 and gain < min_gain):
       break
-    p = _sigmoid(x_train @ coef + intercept + off_train)
+    p = expit(x_train @ coef + intercept + off_train)
     h = squares.T @ (p * (1 - p))
     gamma = h / (h + 1.0 / variance[group])
     for t in np.flatnonzero(random):
