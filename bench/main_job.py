@@ -1,11 +1,16 @@
 """The main job as a new user runs it: the pipeline on the default data, per data seed.
 
-    python -m bench.main_job [--seeds 0 1 2] [--repeats 3] [--rows 200000] [--no-docs]
+    python -m bench.main_job [--seeds 0 1 2] [--repeats 3] [--train-seeds T ...]
+                             [--trainer-config JSON] [--out main_job] [--rows 200000]
+                             [--no-docs]
 
 Each run is ``python -m pipeline.local_runner --seed S`` (what ``make run`` runs) in a
 fresh work folder (``CTR_WORKDIR``, so nothing is cached and the data is generated anew),
-one after the other. The first seed runs ``--repeats`` times, the others once. Recorded
-per run:
+one after the other. The first seed runs ``--repeats`` times, the others once. With
+``--train-seeds``, the first seed's repeats are one run per Trainer seed
+(``--train-seed``), so their spread is that of the training's randomness rather than
+none at all. ``--trainer-config`` (a JSON object of trainer sections) runs every run with
+those settings (a variant, for an A/B beside the defaults). Recorded per run:
 
 * the wall time of the whole command (data generation included) and each component's
   seconds, from ML Metadata;
@@ -36,6 +41,20 @@ COMPONENTS = ('ExampleGen', 'StatisticsGen', 'Transform', 'Trainer', 'GbdtTraine
               'Evaluator', 'GbdtEvaluator', 'OffPolicyEvaluator', 'ServingInfraValidator')
 
 
+def runner_args(train_seed=None, trainer_config=None, workdir=''):
+  """local_runner's arguments for a Trainer seed and a trainer config (a dict, written to
+  ``workdir``/trainer_config.json for ``--trainer-config``)."""
+  extra = []
+  if train_seed is not None:
+    extra += ['--train-seed', str(train_seed)]
+  if trainer_config:
+    path = os.path.join(workdir, 'trainer_config.json')
+    with open(path, 'w') as f:
+      json.dump(trainer_config, f)
+    extra += ['--trainer-config', path]
+  return extra
+
+
 def run_once(seed: int, rows: int, workdir: str, extra=()):
   """One main-job run in ``workdir``: (report, wall seconds, {component: seconds})."""
   from pipeline import local_runner
@@ -59,7 +78,7 @@ def run_once(seed: int, rows: int, workdir: str, extra=()):
   return report, wall, seconds
 
 
-def rows_of(seed: int, repeat: int, report, wall, seconds):
+def rows_of(seed: int, repeat: int, report, wall, seconds, train_seed=None):
   m, g = report['metrics'], report.get('gbdt') or {}
   wide = report['trainer'].get('wide_fit') or {}
   values = {
@@ -75,6 +94,8 @@ def rows_of(seed: int, repeat: int, report, wall, seconds):
       'blessed': float(bool(report.get('blessed'))),
       'pushed': float(bool(report.get('pushed'))),
       **{f'seconds_{k}': v for k, v in seconds.items() if k in COMPONENTS}}
+  if train_seed is not None:
+    values['train_seed'] = train_seed
   return [{'seed': seed, 'run': repeat, 'metric': k, 'value': v,
            'unit': 's' if k.endswith('_s') or k.startswith('seconds_') else ''}
           for k, v in values.items() if v is not None]
@@ -111,8 +132,9 @@ def markdown(results, command, date):
     if run == 'all':
       summary.update({(seed, k): x for k, x in v.items()})
       continue
+    run_cell = f'{run} (train seed {v["train_seed"]:.0f})' if 'train_seed' in v else run
     lines.append(
-        f'| {seed} | {run} | {v["wall_s"] / 60:.1f} | {f(v.get("auc"))} | '
+        f'| {seed} | {run_cell} | {v["wall_s"] / 60:.1f} | {f(v.get("auc"))} | '
         f'{f(v.get("logloss"))} | {f(v.get("gbdt_auc"))} | {f(v.get("gbdt_logloss"))} | '
         f'{sg(v.get("auc_margin"))} | {sg(v.get("logloss_margin"))} | '
         f'{v.get("examples_per_second", 0):,.0f} | {f(v.get("seconds_GbdtTrainer"), 0)} | '
@@ -128,26 +150,44 @@ def main(argv=None):
                               description=__doc__.split('\n')[0])
   p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
   p.add_argument('--repeats', type=int, default=3, help='runs of the first seed')
+  p.add_argument('--train-seeds', nargs='+', type=int, default=None,
+                 help='the first seed\'s repeats: one run per Trainer seed (replaces '
+                      '--repeats)')
+  p.add_argument('--trainer-config', default='',
+                 help='JSON object of trainer sections (model_config, optimizer, ...) for '
+                      'every run: a variant of the defaults')
+  p.add_argument('--out', default='main_job',
+                 help='results file bench/results/<out>.json (docs only for main_job)')
   p.add_argument('--rows', type=int, default=200_000)
   p.add_argument('--no-docs', action='store_true')
   args = p.parse_args(argv)
   if args.repeats < 1:
     p.error('--repeats must be at least 1')
+  try:
+    trainer_config = json.loads(args.trainer_config) if args.trainer_config else None
+    assert trainer_config is None or isinstance(trainer_config, dict)
+  except (ValueError, AssertionError):
+    p.error('--trainer-config: a JSON object of trainer sections')
+  if not args.out.replace('_', '').isalnum():
+    p.error('--out: letters, digits and underscores')
+  train_seeds = args.train_seeds or [None] * args.repeats
   results = []
-  plan = [(args.seeds[0], i) for i in range(args.repeats)] + [(s, 0) for s in args.seeds[1:]]
-  for seed, repeat in plan:
+  plan = [(args.seeds[0], i, t) for i, t in enumerate(train_seeds)] + \
+      [(s, 0, None) for s in args.seeds[1:]]
+  for seed, repeat, train_seed in plan:
     with tempfile.TemporaryDirectory(prefix=f'main_job_{seed}_{repeat}_') as workdir:
-      report, wall, seconds = run_once(seed, args.rows, workdir)
-    results += rows_of(seed, repeat, report, wall, seconds)
+      extra = runner_args(train_seed, trainer_config, workdir)
+      report, wall, seconds = run_once(seed, args.rows, workdir, extra)
+    results += rows_of(seed, repeat, report, wall, seconds, train_seed)
     by = {r['metric']: r['value'] for r in results if (r['seed'], r['run']) == (seed, repeat)}
     print(f'seed {seed} run {repeat}: {wall / 60:.1f} min, AUC {by["auc"]:.4f}, GBDT '
           f'{by.get("gbdt_auc", float("nan")):.4f}, blessed {bool(by["blessed"])}',
           flush=True)
-    path = write_results('main_job', results + summarize(results, args.seeds[0]))
+    path = write_results(args.out, results + summarize(results, args.seeds[0]))
   with open(path) as f:
     doc = json.load(f)
   print('wrote', path)
-  if not args.no_docs:
+  if not args.no_docs and args.out == 'main_job':
     write_docs_block('main_job', markdown(doc['results'], doc['command'], doc['date']),
                      'The main job (`make run`) per data seed')
 

@@ -35,3 +35,25 @@ def test_summary_measures_the_spread_over_repeats_of_the_first_seed():
 def test_one_repeat_has_no_spread():
   results = main_job.rows_of(0, 0, _report(0.73, 0.72), 800.0, {})
   assert main_job.summarize(results, 0) == []
+
+
+def test_train_seeds_and_a_trainer_config_reach_the_runner(tmp_path):
+  extra = main_job.runner_args(2, {'model_config': {'wide_fit': 'joint'}}, str(tmp_path))
+  assert extra[:2] == ['--train-seed', '2'] and extra[2] == '--trainer-config'
+  from pipeline import configs
+  assert configs.load_trainer_config(extra[3]) == {'model_config': {'wide_fit': 'joint'}}
+  assert main_job.runner_args(None, None, str(tmp_path)) == []
+  results = main_job.rows_of(0, 1, _report(0.73, 0.72), 800.0, {}, train_seed=2)
+  assert {r['metric']: r['value'] for r in results}['train_seed'] == 2
+  assert '| 0 | 1 (train seed 2) | 13.3 | 0.7300 |' in main_job.markdown(results, 'c', 'd')
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--trainer-config', '[1]'], '--trainer-config: a JSON object'),
+    (['--trainer-config', '{bad'], '--trainer-config: a JSON object'),
+    (['--out', '../x'], '--out: letters'),
+])
+def test_bad_arguments_are_refused_before_any_run(argv, message, capsys):
+  with pytest.raises(SystemExit):
+    main_job.main(argv)
+  assert message in capsys.readouterr().err
