@@ -55,8 +55,9 @@ def runner_args(train_seed=None, trainer_config=None, workdir=''):
   return extra
 
 
-def run_once(seed: int, rows: int, workdir: str, extra=()):
-  """One main-job run in ``workdir``: (report, wall seconds, {component: seconds})."""
+def run_once(seed: int, rows: int, workdir: str, extra=(), repo: str = REPO):
+  """One main-job run in ``workdir`` of the checkout ``repo`` (another commit's, to time
+  it beside this one): (report, wall seconds, {component: seconds})."""
   from pipeline import local_runner
   report_path = os.path.join(workdir, 'report.json')
   env = dict(os.environ, CTR_WORKDIR=workdir, TF_USE_LEGACY_KERAS='1',
@@ -65,7 +66,7 @@ def run_once(seed: int, rows: int, workdir: str, extra=()):
          str(rows), '--report-json', report_path,
          '--experiments-dir', os.path.join(workdir, 'experiments'), *extra]
   start = time.perf_counter()
-  proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
+  proc = subprocess.run(cmd, env=env, cwd=repo, capture_output=True, text=True)
   wall = time.perf_counter() - start
   if proc.returncode != 0:
     raise RuntimeError(f'{" ".join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}')
@@ -158,6 +159,9 @@ def main(argv=None):
                       'every run: a variant of the defaults')
   p.add_argument('--out', default='main_job',
                  help='results file bench/results/<out>.json (docs only for main_job)')
+  p.add_argument('--repo', default=REPO,
+                 help='run the pipeline of this checkout (e.g. a worktree of an older '
+                      'commit; its extra packages through PYTHONPATH)')
   p.add_argument('--rows', type=int, default=200_000)
   p.add_argument('--no-docs', action='store_true')
   args = p.parse_args(argv)
@@ -168,6 +172,8 @@ def main(argv=None):
     assert trainer_config is None or isinstance(trainer_config, dict)
   except (ValueError, AssertionError):
     p.error('--trainer-config: a JSON object of trainer sections')
+  if not os.path.isfile(os.path.join(args.repo, 'pipeline', 'local_runner.py')):
+    p.error(f'--repo {args.repo}: no pipeline/local_runner.py there')
   if not args.out.replace('_', '').isalnum():
     p.error('--out: letters, digits and underscores')
   train_seeds = args.train_seeds or [None] * args.repeats
@@ -177,7 +183,7 @@ def main(argv=None):
   for seed, repeat, train_seed in plan:
     with tempfile.TemporaryDirectory(prefix=f'main_job_{seed}_{repeat}_') as workdir:
       extra = runner_args(train_seed, trainer_config, workdir)
-      report, wall, seconds = run_once(seed, args.rows, workdir, extra)
+      report, wall, seconds = run_once(seed, args.rows, workdir, extra, args.repo)
     results += rows_of(seed, repeat, report, wall, seconds, train_seed)
     by = {r['metric']: r['value'] for r in results if (r['seed'], r['run']) == (seed, repeat)}
     print(f'seed {seed} run {repeat}: {wall / 60:.1f} min, AUC {by["auc"]:.4f}, GBDT '

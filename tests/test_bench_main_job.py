@@ -52,6 +52,7 @@ def test_train_seeds_and_a_trainer_config_reach_the_runner(tmp_path):
     (['--trainer-config', '[1]'], '--trainer-config: a JSON object'),
     (['--trainer-config', '{bad'], '--trainer-config: a JSON object'),
     (['--out', '../x'], '--out: letters'),
+    (['--repo', '/nonexistent'], 'no pipeline/local_runner.py'),
 ])
 def test_bad_arguments_are_refused_before_any_run(argv, message, capsys):
   with pytest.raises(SystemExit):
