@@ -3,6 +3,7 @@
     python -m bench.main_job [--seeds 0 1 2] [--repeats 3] [--train-seeds T ...]
                              [--trainer-config JSON] [--out main_job] [--rows 200000]
                              [--no-docs]
+    python -m bench.main_job --against DIR [--against-path SITE] [--rounds 2] [--seeds 0]
 
 Each run is ``python -m pipeline.local_runner --seed S`` (what ``make run`` runs) in a
 fresh work folder (``CTR_WORKDIR``, so nothing is cached and the data is generated anew),
@@ -23,6 +24,13 @@ seed, the spread of the candidate's test AUC and of the margin (standard deviati
 largest minus smallest), which the margin must exceed, and the largest AUC difference
 between two runs of the same seed (reproducibility). The table goes to docs/BENCHMARKS.md
 between the ``bench.main_job`` markers, the numbers to ``bench/results/main_job.json``.
+
+With ``--against DIR`` (another checkout, e.g. a worktree of an older commit, its extra
+packages on ``--against-path``), the wall-time A/B instead: ``--rounds`` rounds of one run
+of ``DIR`` and one of this checkout on the first seed, the order alternating (ABBA), so
+that the machine's speed drifting within the day weighs on both sides alike. Recorded per
+round: this checkout's wall time over the other's (and per component); summary: the mean
+ratio and its smallest and largest round.
 """
 import argparse
 import json
@@ -55,13 +63,17 @@ def runner_args(train_seed=None, trainer_config=None, workdir=''):
   return extra
 
 
-def run_once(seed: int, rows: int, workdir: str, extra=(), repo: str = REPO):
+def run_once(seed: int, rows: int, workdir: str, extra=(), repo: str = REPO,
+             pythonpath: str = ''):
   """One main-job run in ``workdir`` of the checkout ``repo`` (another commit's, to time
-  it beside this one): (report, wall seconds, {component: seconds})."""
+  it beside this one; ``pythonpath`` for packages only it needs): (report, wall seconds,
+  {component: seconds})."""
   from pipeline import local_runner
   report_path = os.path.join(workdir, 'report.json')
   env = dict(os.environ, CTR_WORKDIR=workdir, TF_USE_LEGACY_KERAS='1',
              TF_CPP_MIN_LOG_LEVEL='2', PYTHONWARNINGS='ignore::FutureWarning')
+  if pythonpath:
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [pythonpath, env.get('PYTHONPATH')]))
   cmd = [sys.executable, '-m', 'pipeline.local_runner', '--seed', str(seed), '--rows',
          str(rows), '--report-json', report_path,
          '--experiments-dir', os.path.join(workdir, 'experiments'), *extra]
@@ -118,6 +130,81 @@ def summarize(results, first_seed: int):
   return out
 
 
+def ab_plan(rounds: int):
+  """The order of an A/B's runs: ``[(round, side), ...]``, ABBA-alternating so that a
+  drift of the machine's speed within the day weighs on both sides alike."""
+  order = []
+  for r in range(rounds):
+    order += [(r, 'against'), (r, 'this')] if r % 2 == 0 else [(r, 'this'), (r, 'against')]
+  return order
+
+
+def ab_summary(results):
+  """Per round, this checkout's seconds over the other's (wall and per component); over
+  rounds, the mean ratio and its smallest and largest."""
+  by = {}
+  for r in results:
+    by.setdefault((r['run'], r['side']), {})[r['metric']] = r['value']
+  rounds = sorted({run for run, _ in by})
+  out, ratios = [], {}
+  for run in rounds:
+    this, other = by.get((run, 'this')), by.get((run, 'against'))
+    if not this or not other:
+      continue
+    for k in ['wall_s'] + [f'seconds_{c}' for c in COMPONENTS]:
+      if this.get(k) and other.get(k):
+        ratio = this[k] / other[k]
+        ratios.setdefault(k, []).append(ratio)
+        out.append({'seed': None, 'run': run, 'side': 'ratio', 'metric': f'{k}_ratio',
+                    'value': ratio, 'unit': ''})
+  for k, vals in ratios.items():
+    for stat, v in (('mean', np.mean(vals)), ('min', min(vals)), ('max', max(vals))):
+      out.append({'seed': None, 'run': 'all', 'side': 'ratio',
+                  'metric': f'{k}_ratio_{stat}', 'value': float(v), 'unit': ''})
+  return out
+
+
+def ab_markdown(results, command, date):
+  """The A/B's table: per round and side, the wall time and the slowest components."""
+  by = {}
+  for r in results:
+    by.setdefault((r['run'], r['side']), {})[r['metric']] = r['value']
+  cols = ('Transform', 'Trainer', 'GbdtTrainer', 'Evaluator')
+  lines = [f'Machine: {machine()}. Command: `{command}` ({date}).', '',
+           '| round | checkout | wall (min) | ' + ' | '.join(f'{c} s' for c in cols) +
+           ' | AUC | blessed |', '|---|---|---|' + '---|' * len(cols) + '---|---|']
+  for (run, side), v in sorted(by.items(), key=lambda kv: str(kv[0])):
+    if side == 'ratio' or run == 'all':
+      continue
+    cells = ' | '.join(f'{v.get(f"seconds_{c}", 0):.0f}' for c in cols)
+    lines.append(f'| {run} | {side} | {v["wall_s"] / 60:.1f} | {cells} | '
+                 f'{v.get("auc", float("nan")):.4f} | {"yes" if v.get("blessed") else "no"} |')
+  stats = {r['metric']: r['value'] for r in results if r['run'] == 'all'}
+  lines.append('')
+  for k in ['wall_s'] + [f'seconds_{c}' for c in cols]:
+    if f'{k}_ratio_mean' in stats:
+      lines.append(f'- this / other, {k}: mean {stats[f"{k}_ratio_mean"]:.2f} (rounds '
+                   f'{stats[f"{k}_ratio_min"]:.2f}–{stats[f"{k}_ratio_max"]:.2f})')
+  return '\n'.join(lines)
+
+
+def run_ab(args):
+  """The wall-time A/B of this checkout against ``args.against`` (see the docstring)."""
+  results = []
+  for run, side in ab_plan(args.rounds):
+    repo, path = (args.against, args.against_path) if side == 'against' else (args.repo, '')
+    with tempfile.TemporaryDirectory(prefix=f'main_job_ab_{run}_{side}_') as workdir:
+      report, wall, seconds = run_once(args.seeds[0], args.rows, workdir, (), repo, path)
+    rows = rows_of(args.seeds[0], run, report, wall, seconds)
+    results += [dict(r, side=side) for r in rows]
+    print(f'round {run} {side}: {wall / 60:.1f} min', flush=True)
+    path = write_results(args.out, results + ab_summary(results))
+  with open(path) as f:
+    doc = json.load(f)
+  print(ab_markdown(doc['results'], doc['command'], doc['date']))
+  return path
+
+
 def markdown(results, command, date):
   by = {}
   for r in results:
@@ -162,11 +249,20 @@ def main(argv=None):
   p.add_argument('--repo', default=REPO,
                  help='run the pipeline of this checkout (e.g. a worktree of an older '
                       'commit; its extra packages through PYTHONPATH)')
+  p.add_argument('--against', default='',
+                 help='the wall-time A/B: alternate runs of this other checkout and of '
+                      '--repo on the first seed (ABBA), --rounds rounds')
+  p.add_argument('--against-path', default='',
+                 help='PYTHONPATH entries for the --against checkout only (packages the '
+                      'lock no longer has)')
+  p.add_argument('--rounds', type=int, default=2, help='rounds of the A/B')
   p.add_argument('--rows', type=int, default=200_000)
   p.add_argument('--no-docs', action='store_true')
   args = p.parse_args(argv)
   if args.repeats < 1:
     p.error('--repeats must be at least 1')
+  if args.rounds < 1:
+    p.error('--rounds must be at least 1')
   try:
     trainer_config = json.loads(args.trainer_config) if args.trainer_config else None
     assert trainer_config is None or isinstance(trainer_config, dict)
@@ -176,6 +272,13 @@ def main(argv=None):
     p.error(f'--repo {args.repo}: no pipeline/local_runner.py there')
   if not args.out.replace('_', '').isalnum():
     p.error('--out: letters, digits and underscores')
+  if args.against:
+    if not os.path.isfile(os.path.join(args.against, 'pipeline', 'local_runner.py')):
+      p.error(f'--against {args.against}: no pipeline/local_runner.py there')
+    if args.out == 'main_job':
+      p.error('--against: name the A/B\'s results file with --out')
+    run_ab(args)
+    return
   train_seeds = args.train_seeds or [None] * args.repeats
   results = []
   plan = [(args.seeds[0], i, t) for i, t in enumerate(train_seeds)] + \

@@ -58,3 +58,39 @@ def test_bad_arguments_are_refused_before_any_run(argv, message, capsys):
   with pytest.raises(SystemExit):
     main_job.main(argv)
   assert message in capsys.readouterr().err
+
+
+def test_the_ab_alternates_its_order_and_reports_this_over_the_other():
+  assert main_job.ab_plan(3) == [(0, 'against'), (0, 'this'), (1, 'this'), (1, 'against'),
+                                 (2, 'against'), (2, 'this')]
+  results = []
+  for run, side, wall, trainer in ((0, 'against', 600.0, 100.0), (0, 'this', 720.0, 150.0),
+                                   (1, 'this', 800.0, 160.0), (1, 'against', 500.0, 80.0)):
+    results += [dict(r, side=side) for r in main_job.rows_of(
+        0, run, _report(0.75, 0.72), wall, {'Trainer': trainer})]
+  summary = {(r['run'], r['metric']): r['value'] for r in main_job.ab_summary(results)}
+  assert summary[(0, 'wall_s_ratio')] == pytest.approx(1.2)
+  assert summary[(1, 'wall_s_ratio')] == pytest.approx(1.6)
+  assert summary[('all', 'wall_s_ratio_mean')] == pytest.approx(1.4)
+  assert summary[('all', 'wall_s_ratio_min')] == pytest.approx(1.2)
+  assert summary[('all', 'seconds_Trainer_ratio_max')] == pytest.approx(2.0)
+  text = main_job.ab_markdown(results + main_job.ab_summary(results), 'cmd', 'today')
+  assert '| 0 | against | 10.0 | 0 | 100 |' in text and '| 1 | this | 13.3 | 0 | 160 |' in text
+  assert 'wall_s: mean 1.40 (rounds 1.20–1.60)' in text
+
+
+def test_an_unfinished_round_has_no_ratio():
+  results = [dict(r, side='against') for r in main_job.rows_of(0, 0, _report(0.75, 0.72),
+                                                                 600.0, {})]
+  assert main_job.ab_summary(results) == []
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--against', '/nonexistent', '--out', 'ab'], '--against /nonexistent: no pipeline'),
+    (['--against', '.'], 'name the A/B'),
+    (['--rounds', '0'], '--rounds must be at least 1'),
+])
+def test_bad_ab_arguments_are_refused_before_any_run(argv, message, capsys):
+  with pytest.raises(SystemExit):
+    main_job.main(argv)
+  assert message in capsys.readouterr().err
