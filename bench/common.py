@@ -23,13 +23,14 @@ def machine() -> str:
   return f'{os.cpu_count()} CPUs, {mem}{platform.machine()}, Python {platform.python_version()}'
 
 
-def write_results(benchmark: str, results: list, merge_by: str = '') -> str:
-  """Writes the results. With ``merge_by`` (e.g. ``dataset``), rows of the existing file
+def write_results(benchmark: str, results: list, merge_by: str = '', module: str = '') -> str:
+  """Writes the results (``module``: the bench module that ran, where ``benchmark``, the
+  file's name, is another). With ``merge_by`` (e.g. ``dataset``), rows of the existing file
   whose ``merge_by`` value this run did not produce are kept, and ``commands`` records
   the command and date that produced each value."""
   os.makedirs(RESULTS_DIR, exist_ok=True)
   path = os.path.join(RESULTS_DIR, f'{benchmark}.json')
-  command = 'python -m ' + ' '.join([f'bench.{benchmark}'] + sys.argv[1:])
+  command = 'python -m ' + ' '.join([f'bench.{module or benchmark}'] + sys.argv[1:])
   date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
   doc = {'benchmark': benchmark, 'command': command, 'date': date, 'machine': machine(),
          'results': results}

@@ -198,7 +198,7 @@ def run_ab(args):
     rows = rows_of(args.seeds[0], run, report, wall, seconds)
     results += [dict(r, side=side) for r in rows]
     print(f'round {run} {side}: {wall / 60:.1f} min', flush=True)
-    path = write_results(args.out, results + ab_summary(results))
+    path = write_results(args.out, results + ab_summary(results), module='main_job')
   with open(path) as f:
     doc = json.load(f)
   print(ab_markdown(doc['results'], doc['command'], doc['date']))
@@ -292,7 +292,8 @@ def main(argv=None):
     print(f'seed {seed} run {repeat}: {wall / 60:.1f} min, AUC {by["auc"]:.4f}, GBDT '
           f'{by.get("gbdt_auc", float("nan")):.4f}, blessed {bool(by["blessed"])}',
           flush=True)
-    path = write_results(args.out, results + summarize(results, args.seeds[0]))
+    path = write_results(args.out, results + summarize(results, args.seeds[0]),
+                         module='main_job')
   with open(path) as f:
     doc = json.load(f)
   print('wrote', path)

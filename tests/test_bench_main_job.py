@@ -94,3 +94,14 @@ def test_bad_ab_arguments_are_refused_before_any_run(argv, message, capsys):
   with pytest.raises(SystemExit):
     main_job.main(argv)
   assert message in capsys.readouterr().err
+
+
+def test_a_named_results_file_records_the_module_that_ran(tmp_path, monkeypatch):
+  from bench import common
+  monkeypatch.setattr(common, 'RESULTS_DIR', str(tmp_path))
+  monkeypatch.setattr(main_job.sys, 'argv', ['main_job.py', '--seeds', '0', '--out', 'ab'])
+  import json
+  with open(common.write_results('ab', [], module='main_job')) as f:
+    assert json.load(f)['command'] == 'python -m bench.main_job --seeds 0 --out ab'
+  with open(common.write_results('ab', [])) as f:
+    assert json.load(f)['command'].startswith('python -m bench.ab ')
