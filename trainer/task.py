@@ -314,7 +314,7 @@ def backfit_wide(model, config, tasks: List[core.Task], train_ds, eval_ds,
 
   # The offsets: one traced graph over batches of OFFSET_BATCH rows (the same rows, in the
   # same order). Called eagerly on the training batches, the model ran layer by layer
-  # from Python: 25 s for make run's 160k rows, against 3 s (docs/BENCHMARKS.md).
+  # from Python, batch after batch.
   forward = tf.function(lambda x: (model.core(x, training=False)[key], layer(x)),
                         reduce_retracing=True)
 
