@@ -114,11 +114,17 @@ def rows_of(seed: int, repeat: int, report, wall, seconds, train_seed=None):
           for k, v in values.items() if v is not None]
 
 
-def summarize(results, first_seed: int):
-  out = []
+def _grouped(results, *keys):
+  """The result rows as ``{(row[k] for k in keys): {metric: value}}``."""
   by = {}
   for r in results:
-    by.setdefault((r['seed'], r['run']), {})[r['metric']] = r['value']
+    by.setdefault(tuple(r[k] for k in keys), {})[r['metric']] = r['value']
+  return by
+
+
+def summarize(results, first_seed: int):
+  out = []
+  by = _grouped(results, 'seed', 'run')
   repeats = [v for (s, _), v in sorted(by.items()) if s == first_seed]
   for metric in ('auc', 'auc_margin', 'wall_s'):
     vals = np.array([v[metric] for v in repeats if metric in v], np.float64)
@@ -142,9 +148,7 @@ def ab_plan(rounds: int):
 def ab_summary(results):
   """Per round, this checkout's seconds over the other's (wall and per component); over
   rounds, the mean ratio and its smallest and largest."""
-  by = {}
-  for r in results:
-    by.setdefault((r['run'], r['side']), {})[r['metric']] = r['value']
+  by = _grouped(results, 'run', 'side')
   rounds = sorted({run for run, _ in by})
   out, ratios = [], {}
   for run in rounds:
@@ -166,9 +170,7 @@ def ab_summary(results):
 
 def ab_markdown(results, command, date):
   """The A/B's table: per round and side, the wall time and the slowest components."""
-  by = {}
-  for r in results:
-    by.setdefault((r['run'], r['side']), {})[r['metric']] = r['value']
+  by = _grouped(results, 'run', 'side')
   cols = ('Transform', 'Trainer', 'GbdtTrainer', 'Evaluator')
   lines = [f'Machine: {machine()}. Command: `{command}` ({date}).', '',
            '| round | checkout | wall (min) | ' + ' | '.join(f'{c} s' for c in cols) +
@@ -206,9 +208,7 @@ def run_ab(args):
 
 
 def markdown(results, command, date):
-  by = {}
-  for r in results:
-    by.setdefault((r['seed'], r['run']), {})[r['metric']] = r['value']
+  by = _grouped(results, 'seed', 'run')
   lines = [f'Machine: {machine()}. Command: `{command}` ({date}).', '',
            '| data seed | run | wall (min) | AUC | logloss | GBDT AUC | GBDT logloss | '
            'AUC − GBDT | logloss − GBDT | Trainer ex/s | GbdtTrainer s | blessed | pushed |',
