@@ -23,7 +23,7 @@ weights only (it leaves out the rows of weight 0, as CVR leaves out the non-clic
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -106,16 +106,47 @@ class _ValuesCollector(beam.CombineFn):
   def create_accumulator(self) -> _Values:
     return _Values()
 
+  def _scalars(self, element: metric_types.StandardMetricInputs
+               ) -> Optional[Tuple[float, float, float]]:
+    """The example's (label, prediction, weight) read directly, where it has the plain
+    layout: one model, no sub key, and one numeric label, prediction (and weight) for
+    this output (by its name where it has one). None otherwise, for TFMA's general
+    lookup. Why: TFMA calls ``add_input`` once per example and slice, and its general
+    lookup (``to_label_prediction_example_weight``) made these collectors about a third
+    of the Evaluator's time (profiled on the default pipeline's test split)."""
+    key = self._key
+    if key.sub_key is not None or key.model_name:
+      return None
+    values = [element.label, element.prediction]
+    if key.example_weighted:
+      values.append(element.example_weight)
+    out = []
+    for v in values:
+      if key.output_name:
+        if not isinstance(v, dict):
+          return None
+        v = v.get(key.output_name)
+      if not isinstance(v, np.ndarray) or v.size != 1 or v.dtype.kind not in 'biuf':
+        return None
+      out.append(float(v.reshape(-1)[0]))
+    if not key.example_weighted:
+      out.append(1.0)
+    return out[0], out[1], out[2]
+
   def add_input(self, acc: _Values, element: metric_types.StandardMetricInputs) -> _Values:
-    for label, prediction, weight in metric_util.to_label_prediction_example_weight(
-        element, eval_config=self._eval_config, model_name=self._key.model_name,
-        output_name=self._key.output_name, sub_key=self._key.sub_key,
-        example_weighted=self._key.example_weighted, flatten=True, allow_none=False):
+    scalars = self._scalars(element)
+    rows = [tuple(np.array([v]) for v in scalars)] if scalars is not None else \
+        metric_util.to_label_prediction_example_weight(
+            element, eval_config=self._eval_config, model_name=self._key.model_name,
+            output_name=self._key.output_name, sub_key=self._key.sub_key,
+            example_weighted=self._key.example_weighted, flatten=True, allow_none=False)
+    for label, prediction, weight in rows:
       label = np.asarray(label, np.float64).ravel()
+      weight = np.asarray(weight, np.float64).ravel()
       acc.labels.append(label)
       acc.predictions.append(np.asarray(prediction, np.float64).ravel())
-      acc.weights.append(np.broadcast_to(np.asarray(weight, np.float64).ravel(),
-                                         label.shape).copy())
+      acc.weights.append(weight if weight.shape == label.shape else
+                         np.broadcast_to(weight, label.shape).copy())
       if self._group_key:
         group = util.get_by_keys(element.features, [self._group_key], optional=True)
         if group is None:

@@ -110,3 +110,63 @@ def test_ece_variants_and_gauc_share_one_pass_over_the_examples():
       ('a', '_values'), ('a', '_values_user_id'), ('b', '_values'), ('b', '_values_user_id')]
   derived = {k.name for c in computations for k in c.keys if not hasattr(c, 'combiner')}
   assert {'ece_10_width', 'ece_20_width', 'ece_10_mass', 'ece_20_mass', 'gauc'} <= derived
+
+
+def _inputs(labels, predictions, weights=None):
+  from tensorflow_model_analysis.metrics import metric_types
+  return metric_types.StandardMetricInputs({
+      'labels': labels, 'predictions': predictions, 'example_weights': weights,
+      'features': {'user_id': np.array([b'u1'])}})
+
+
+def _collector(output_name='', example_weighted=False, sub_key=None):
+  from tensorflow_model_analysis.metrics import metric_types
+  key = metric_types.MetricKey(name='_values', output_name=output_name, sub_key=sub_key,
+                               example_weighted=example_weighted)
+  return metrics._ValuesCollector(key, tfma.EvalConfig())
+
+
+DIRECT = {
+    'one output': (_inputs(np.array([1.0]), np.array([0.25], np.float32)), {}),
+    'by output name': (_inputs({'a': np.array([0]), 'b': np.array([1])},
+                               {'a': np.array([0.5]), 'b': np.array([0.125], np.float32)}),
+                       {'output_name': 'b'}),
+    'weighted': (_inputs({'b': np.array([1.0])}, {'b': np.array([0.75])},
+                         {'b': np.array([0.0])}),
+                 {'output_name': 'b', 'example_weighted': True}),
+    'unweighted, weights given': (_inputs(np.array([0]), np.array([0.5]), np.array([3.0])),
+                                  {}),
+}
+
+
+@pytest.mark.parametrize('case', sorted(DIRECT))
+def test_direct_read_matches_tfma_lookup(case):
+  # The collectors read the plain layout directly (the Evaluator's hot path); it must give
+  # what TFMA's general lookup gives, and the collected values must be the same.
+  from tensorflow_model_analysis.metrics import metric_util
+  element, options = DIRECT[case]
+  collector = _collector(**options)
+  direct = collector._scalars(element)
+  assert direct is not None
+  (label, prediction, weight), = metric_util.to_label_prediction_example_weight(
+      element, eval_config=tfma.EvalConfig(), flatten=True, allow_none=False,
+      output_name=options.get('output_name', ''),
+      example_weighted=options.get('example_weighted', False))
+  assert direct == (float(label[0]), float(prediction[0]), float(weight[0]))
+  acc = collector.add_input(collector.create_accumulator(), element)
+  assert [a.tolist() for a in (acc.labels[0], acc.predictions[0], acc.weights[0])] == [
+      [direct[0]], [direct[1]], [direct[2]]]
+
+
+def test_other_layouts_take_tfma_lookup():
+  from tensorflow_model_analysis.metrics import metric_types
+  two_values = _inputs(np.array([0.0, 1.0]), np.array([0.2, 0.7]))
+  assert _collector()._scalars(two_values) is None
+  acc = _collector().add_input(metrics._Values(), two_values)
+  assert np.concatenate(acc.labels).tolist() == [0.0, 1.0]
+  assert np.concatenate(acc.weights).tolist() == [1.0, 1.0]
+  assert _collector('a')._scalars(_inputs(np.array([1.0]), np.array([0.5]))) is None
+  assert _collector(sub_key=metric_types.SubKey(class_id=0))._scalars(
+      _inputs(np.array([1.0]), np.array([0.5]))) is None
+  strings = _inputs(np.array([b'yes']), np.array([0.5]))
+  assert _collector()._scalars(strings) is None

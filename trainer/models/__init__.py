@@ -24,6 +24,7 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Any, Dict, Optional, Tuple  # noqa: E402
 
+from trainer import autograph  # noqa: E402
 from trainer import losses as losses_lib  # noqa: E402
 from trainer import optimization  # noqa: E402
 from trainer.model import build_inputs  # noqa: E402
@@ -87,6 +88,8 @@ def build(name: str, spec: fs.FeatureSpec, cards: Dict[str, int], config=None,
                        "columns' L2: set cross_ftrl_l2 instead")
     config = dataclasses.replace(config, wide_cross_l2=0.0)
   _, tasks = core.task_layout(spec, heads.tasks)
+  # Before the first trace: building, fitting and exporting the model trace it.
+  autograph.leave_tf_keras_unconverted()
   inputs = build_inputs(spec)
   body = MODELS[name][1](inputs, spec, cards, config, sum(t.head for t in tasks))
   body = core.add_wide(inputs, body, spec, cards, config)
