@@ -6,9 +6,8 @@ of its do-not-convert rules (``tensorflow.python.autograph.core.config``), which
 TFX 1.16 needs (``TF_USE_LEGACY_KERAS=1``). So every trace of a model with a layer of our
 own (whose ``call`` Keras converts, as it does any subclassed layer's) also converted
 tf_keras's ``Layer.__call__`` and what it calls, once per layer, and ``model.fit``
-converted Keras's train and test steps, optimiser and metrics. Measured on the default
-model (scratch profile, 200k generated rows): building it converted about 3,400
-functions, 29 s of a 30 s build, and 2 s with the rule below.
+converted Keras's train and test steps, optimiser and metrics: most of the Trainer's
+time outside the training steps themselves (``docs/BENCHMARKS.md``, the main job's A/B).
 
 :func:`leave_tf_keras_unconverted` adds the rule TensorFlow has for ``keras`` for
 ``tf_keras`` too. tf_keras is written to run unconverted (as ``keras``, it always did),
