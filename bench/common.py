@@ -13,6 +13,19 @@ import sys
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
 
 
+def onednn_off_before_tensorflow() -> None:
+  """Turns TensorFlow's oneDNN kernels off, as ``python -m serving`` does, where TensorFlow
+  is not imported yet; otherwise leaves them as they are.
+
+  TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` when it loads, and
+  ``serving.servable.onednn_enabled`` reads it again on its first call. Set after the
+  import, the variable made that check say off while the loaded kernels were on; the
+  embedded server then ran models concurrently, and a test process that imported a
+  serving benchmark after TensorFlow aborted under load (2026-12-07)."""
+  if 'tensorflow' not in sys.modules:
+    os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
+
+
 def machine() -> str:
   mem = ''
   try:

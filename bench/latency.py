@@ -55,7 +55,9 @@ import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
+from bench.common import onednn_off_before_tensorflow  # noqa: E402
+
+onednn_off_before_tensorflow()
 
 import numpy as np  # noqa: E402
 

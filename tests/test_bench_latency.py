@@ -94,3 +94,16 @@ def test_part_timings_on_the_exported_model(small_dnn):
     assert p['graph'] > 0 and p['decode'] > 0 and p['encode'] > 0
   assert parts[16]['request_bytes'] > 10 * parts[1]['request_bytes']
   assert parts[16]['response_bytes'] > parts[1]['response_bytes']
+
+
+def test_onednn_is_turned_off_only_before_tensorflow_loads(monkeypatch):
+  # Set after TensorFlow loaded, the variable made serving.servable.onednn_enabled() say
+  # off while oneDNN's kernels ran: the embedded server then ran models concurrently and
+  # a test process aborted (2026-12-07). (The other branch is not exercised here: setting
+  # the variable in this process, TensorFlow loaded, is that very hazard.)
+  import sys
+  from bench.common import onednn_off_before_tensorflow
+  assert 'tensorflow' in sys.modules
+  monkeypatch.delenv('TF_ENABLE_ONEDNN_OPTS', raising=False)
+  onednn_off_before_tensorflow()
+  assert 'TF_ENABLE_ONEDNN_OPTS' not in os.environ
