@@ -53,3 +53,17 @@ def test_interaction_aggregation_matches_formula():
   assert layer.count_params() == (4 + 1) + 6 + 2 * 2 * 3
   with pytest.raises(ValueError, match='divide'):
     InteractionAggregation(num_heads=4)((tf.zeros([1, 6]), tf.zeros([1, 8])))
+
+
+def test_interaction_aggregation_without_bilinear_is_linear():
+  layer = InteractionAggregation(num_heads=2, bilinear=False)
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(3, 4)).astype(np.float32)
+  y = rng.normal(size=(3, 6)).astype(np.float32)
+  out = layer((tf.constant(x), tf.constant(y))).numpy()
+  wx, bx = [w.numpy() for w in layer.w_x.weights]
+  wy = layer.w_y.weights[0].numpy()
+  np.testing.assert_allclose(out, x @ wx + bx + y @ wy, rtol=1e-5, atol=1e-5)
+  assert layer.bilinear is None and layer.count_params() == (4 + 1) + 6
+  clone = InteractionAggregation.from_config(layer.get_config())
+  assert clone.get_config() == layer.get_config()

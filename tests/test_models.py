@@ -52,20 +52,25 @@ PARAMETER_COUNTS = {
     'autoint': (autoint.AutoIntConfig(head_dim=8, hidden_units=(16,)),
                 autoint.parameter_count),
     'resort': (resort.ReSortConfig(), resort.parameter_count),
+    'resort_mlp': (resort.ReSortConfig(mlp_units=(32, 16), bilinear=False),
+                   resort.parameter_count),
     'mtt': (mtt.MttConfig(embedding_dim=16, hidden_units=(32,)), mtt.parameter_count),
+    'mtt_skip': (mtt.MttConfig(embedding_dim=16, hidden_units=(32,), final_norm=False,
+                               embedding_skip=True), mtt.parameter_count),
 }
+VARIANTS = {'dnn_periodic', 'resort_mlp', 'mtt_skip'}
 
 
 @pytest.mark.parametrize('name', sorted(PARAMETER_COUNTS))
 def test_parameter_count_matches_configuration(name):
   config, count = PARAMETER_COUNTS[name]
-  model = models.build(name.split('_periodic')[0], SPEC, CARDS, config,
+  model = models.build(name.split('_')[0] if name in VARIANTS else name, SPEC, CARDS, config,
                        core.HeadConfig(tasks='primary'))
   assert model.core.count_params() == count(SPEC, CARDS, config)
 
 
 def test_parameter_counts_cover_every_model():
-  assert set(PARAMETER_COUNTS) - {'dnn_periodic'} == set(models.MODELS)
+  assert set(PARAMETER_COUNTS) - VARIANTS == set(models.MODELS)
 
 
 def test_unknown_settings_are_named():
@@ -284,6 +289,21 @@ def test_interaction_and_transformer_shapes():
   e = tf.random.normal([3, 4, 8])
   assert SelfAttentionInteraction(2, 6)(e).shape == (3, 4, 12)
   assert FieldTransformer(2, 4)(e).shape == (3, 4, 8)
+
+
+def test_field_transformer_final_norm_option():
+  e = 3.0 * tf.random.normal([3, 4, 8], seed=1)
+  normed = FieldTransformer(0, 4)
+  raw = FieldTransformer(0, 4, final_norm=False)
+  # No blocks: the output is the input plus the field-identity embedding, normalised per
+  # field (zero mean, unit variance over the width) only with the final norm.
+  out = normed(e).numpy()
+  np.testing.assert_allclose(out.mean(-1), 0.0, atol=1e-5)
+  np.testing.assert_allclose(out.std(-1), 1.0, rtol=1e-2)
+  np.testing.assert_allclose(raw(e), e + raw.field_ids[None], rtol=1e-6)
+  assert len(raw.weights) == len(normed.weights) - 2
+  clone = FieldTransformer.from_config(raw.get_config())
+  assert clone.get_config() == raw.get_config() and clone.final_norm is False
 
 
 def test_losses():

@@ -80,11 +80,14 @@ class InteractionAggregation(keras.layers.Layer):
 
   Args:
     num_heads: both inputs' widths must divide by it.
+    bilinear: False leaves the linear terms alone, ``w_x.x + w_y.y + b`` (an ablation:
+      what the streams' pairwise product adds).
   """
 
-  def __init__(self, num_heads: int = 1, **kwargs):
+  def __init__(self, num_heads: int = 1, bilinear: bool = True, **kwargs):
     super().__init__(**kwargs)
     self.num_heads = num_heads
+    self.bilinear_term = bilinear
 
   def build(self, input_shape):
     x_shape, y_shape = input_shape
@@ -99,20 +102,22 @@ class InteractionAggregation(keras.layers.Layer):
     # Zero start: the layer begins as a linear model of the two streams (the gradient of
     # the bilinear term, x y^T, is non-zero). A Glorot start sums dx*dy random products
     # into the logit and makes the first epochs overconfident at CTR base rates.
-    self.bilinear = self.add_weight('bilinear', shape=(self.num_heads, self.dx, self.dy),
-                                    initializer='zeros')
+    self.bilinear = (self.add_weight('bilinear', shape=(self.num_heads, self.dx, self.dy),
+                                     initializer='zeros') if self.bilinear_term else None)
     super().build(input_shape)
 
   def call(self, inputs):
     x, y = inputs
+    linear = self.w_x(x) + self.w_y(y)
+    if self.bilinear is None:
+      return linear
     xh = tf.reshape(x, [-1, self.num_heads, self.dx])
     yh = tf.reshape(y, [-1, self.num_heads, self.dy])
-    bilinear = tf.einsum('bhi,hij,bhj->b', xh, self.bilinear, yh)[:, None]
-    return self.w_x(x) + self.w_y(y) + bilinear
+    return linear + tf.einsum('bhi,hij,bhj->b', xh, self.bilinear, yh)[:, None]
 
   def get_config(self):
     config = super().get_config()
-    config.update(num_heads=self.num_heads)
+    config.update(num_heads=self.num_heads, bilinear=self.bilinear_term)
     return config
 
 

@@ -4,7 +4,10 @@
     y = h + Dropout(FFN(LN(h)))          FFN = Dense(m d, gelu) -> Dense(d)
 
 :class:`FieldTransformer` stacks ``num_layers`` blocks after adding a learned embedding of
-each field's identity, so attention can tell the fields apart. tf_keras has no encoder
+each field's identity, so attention can tell the fields apart, and ends with a
+LayerNorm per field (``final_norm``, as pre-LN encoders do). That norm rescales every
+field to unit size, which undoes the L2 prior's shrinkage of rare ids towards zero for
+whatever reads the output; ``final_norm=False`` leaves the residual stream as it is. tf_keras has no encoder
 block (KerasNLP's needs Keras 3), hence this small one on Keras' ``MultiHeadAttention``.
 """
 
@@ -60,15 +63,17 @@ class TransformerBlock(keras.layers.Layer):
 
 
 class FieldTransformer(keras.layers.Layer):
-  """Field-identity embeddings, then ``num_layers`` :class:`TransformerBlock` s."""
+  """Field-identity embeddings, then ``num_layers`` :class:`TransformerBlock` s, then a
+  LayerNorm per field where ``final_norm``."""
 
   def __init__(self, num_layers: int = 2, num_heads: int = 4, ff_multiplier: int = 2,
-               dropout: float = 0.0, **kwargs):
+               dropout: float = 0.0, final_norm: bool = True, **kwargs):
     super().__init__(**kwargs)
     self.num_layers = num_layers
     self.num_heads = num_heads
     self.ff_multiplier = ff_multiplier
     self.dropout = dropout
+    self.final_norm = final_norm
 
   def build(self, input_shape):
     n, d = int(input_shape[1]), int(input_shape[2])
@@ -76,16 +81,17 @@ class FieldTransformer(keras.layers.Layer):
                                      initializer=keras.initializers.RandomNormal(stddev=0.02))
     self.blocks = [TransformerBlock(self.num_heads, self.ff_multiplier, self.dropout,
                                     name=f'block_{i}') for i in range(self.num_layers)]
-    self.norm = keras.layers.LayerNormalization(name='final_norm')
+    self.norm = (keras.layers.LayerNormalization(name='final_norm') if self.final_norm
+                 else None)
     super().build(input_shape)
 
   def call(self, x, training=None):
     x = x + tf.cast(self.field_ids[None], x.dtype)
     for block in self.blocks:
       x = block(x, training=training)
-    return self.norm(x)
+    return x if self.norm is None else self.norm(x)
 
   def get_config(self):
     return {**super().get_config(), 'num_layers': self.num_layers,
             'num_heads': self.num_heads, 'ff_multiplier': self.ff_multiplier,
-            'dropout': self.dropout}
+            'dropout': self.dropout, 'final_norm': self.final_norm}

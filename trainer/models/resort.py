@@ -5,11 +5,14 @@
     deep    = MSR^L(Dense_r(view_1))             L = msr_layers retention blocks, width r
     shallow = MSR^1(Dense_r(view_2))             one block: the streams differ in depth
     logit   = InteractionAggregation(flat deep, flat shallow)   multi-head bilinear
+            + Dense(MLP(flat E))                 with ``mlp_units``: an MLP beside it
 
 Unlike the public PyTorch code, which applies XPOS to a flat 2-D tensor and one decay
 per layer, the retention here runs over the field axis with one decay per head
 (:mod:`trainer.layers.retention`). Seed defaults: 2 MSR layers, MSR width 32, 2 heads,
-embedding width 16, dropout 0.1, gate hidden units [64].
+embedding width 16, dropout 0.1, gate hidden units [64]. ``mlp_units`` (default none, the
+paper's model) adds an MLP over the field embeddings whose logit joins the aggregation's,
+as the deep part of a wide-and-deep model joins its wide part.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from trainer.layers.feature_selection import (FeatureSelection,  # noqa: E402
                                               InteractionAggregation)
 from trainer.layers.retention import MultiScaleRetention  # noqa: E402
 from trainer.models.core import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
-                                 embedding_parameter_count, field_count)
+                                 embedding_parameter_count, field_count, mlp,
+                                 mlp_parameter_count)
 from transform import feature_spec as fs  # noqa: E402
 
 
@@ -39,12 +43,15 @@ class ReSortConfig(EmbeddingConfig):
   fs_hidden_units: Sequence[int] = (64,)
   aggregation_heads: int = 2
   dropout: float = 0.1
+  mlp_units: Sequence[int] = ()  # an MLP over the embeddings beside the aggregation
+  bilinear: bool = True          # False: the aggregation's linear terms alone (ablation)
 
 
 def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: ReSortConfig,
          num_heads: int) -> Body:
-  """Single task: the aggregation logit alone (the paper's model). Several tasks: the
-  flattened streams also feed the multi-task heads."""
+  """Single task: the aggregation logit alone (the paper's model), plus the MLP's logit
+  with ``mlp_units``. Several tasks: the flattened streams (and the MLP's output) also
+  feed the multi-task heads."""
   fields = embed_fields(inputs, spec, cards, config)                    # [b, F, d]
   n_fields = field_count(spec, config)
   flat = keras.layers.Flatten(name='flat_fields')(fields)
@@ -58,10 +65,14 @@ def body(inputs, spec: fs.FeatureSpec, cards: Dict[str, int], config: ReSortConf
       h = MultiScaleRetention(config.num_heads, dropout=config.dropout,
                               name=f'{name}_msr_{i}')(h)
     streams.append(keras.layers.Flatten(name=f'{name}_out')(h))
-  logit = InteractionAggregation(config.aggregation_heads, name='aggregation')(streams)
+  logit = InteractionAggregation(config.aggregation_heads, config.bilinear,
+                                 name='aggregation')(streams)
+  deep_mlp = (mlp(flat, config.mlp_units, config.dropout, 'mlp') if config.mlp_units
+              else None)
   if num_heads == 1:
-    return Body(None, logit)
-  return Body(keras.layers.Concatenate(name='streams')(streams), logit)
+    return Body(deep_mlp, logit)
+  reps = streams + ([deep_mlp] if deep_mlp is not None else [])
+  return Body(keras.layers.Concatenate(name='streams')(reps), logit)
 
 
 def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int],
@@ -77,13 +88,15 @@ def parameter_count(spec: fs.FeatureSpec, cards: Dict[str, int],
     prev = units
   gate += prev * width + width
   msr = 5 * r * r + 4 * r
-  aggregation = (n_fields * r + 1) + n_fields * r + config.aggregation_heads * (
-      n_fields * r // config.aggregation_heads) ** 2
+  aggregation = (n_fields * r + 1) + n_fields * r + (config.aggregation_heads * (
+      n_fields * r // config.aggregation_heads) ** 2 if config.bilinear else 0)
+  deep_mlp, mlp_width = mlp_parameter_count(width, config.mlp_units)
+  head = deep_mlp + mlp_width + 1 if config.mlp_units else 0
   return (embedding_parameter_count(spec, cards, config)
           + 2 * (gate + width)                     # two gates and their learned contexts
           + 2 * (d * r + r)                        # stream projections
           + (config.msr_layers + 1) * msr          # deep + shallow retention blocks
-          + aggregation)
+          + aggregation + head)
 
 
 
