@@ -4,11 +4,12 @@
     y = h + Dropout(FFN(LN(h)))          FFN = Dense(m d, gelu) -> Dense(d)
 
 :class:`FieldTransformer` stacks ``num_layers`` blocks after adding a learned embedding of
-each field's identity, so attention can tell the fields apart, and ends with a
-LayerNorm per field (``final_norm``, as pre-LN encoders do). That norm rescales every
-field to unit size, which undoes the L2 prior's shrinkage of rare ids towards zero for
-whatever reads the output; ``final_norm=False`` leaves the residual stream as it is. tf_keras has no encoder
-block (KerasNLP's needs Keras 3), hence this small one on Keras' ``MultiHeadAttention``.
+each field's identity, so attention can tell the fields apart, and ends with a LayerNorm
+per field (``final_norm``, as pre-LN encoders do). That norm rescales every field to unit
+size, which undoes the L2 prior's shrinkage of rare ids towards zero for whatever reads
+the output; ``final_norm=False`` leaves the residual stream as it is. tf_keras has no
+encoder block (KerasNLP's needs Keras 3), hence this small one on Keras'
+``MultiHeadAttention``.
 """
 
 from __future__ import annotations
