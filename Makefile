@@ -33,7 +33,7 @@ run: $(STAMP)
 test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(VENV)/bin/python -m pytest tests $(TEST_ARGS)
 
-BENCH ?= pipeline_components main_job models serving latency quality ope bidding bandit
+BENCH ?= pipeline_components main_job models train_step serving latency quality ope bidding bandit
 bench: $(STAMP)
 	for b in $(BENCH); do $(VENV)/bin/python -m bench.$$b || exit 1; done
 

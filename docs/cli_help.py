@@ -37,6 +37,7 @@ COMMANDS: Tuple[Tuple[str, Tuple[str, ...], str], ...] = (
     ('bench.pipeline_components', (), 'benchmark: component times'),
     ('bench.models', (), 'benchmark: models against LightGBM'),
     ('bench.quality', (), 'benchmark: quality against LightGBM'),
+    ('bench.train_step', (), 'benchmark: training step time of each model part'),
     ('bench.main_job', (), 'benchmark: the main job per data seed (blessed, margin, spread)'),
     ('bench.serving', (), 'benchmark: serving latency and throughput'),
     ('bench.serving_stress', (), 'benchmark: serving under concurrent load'),

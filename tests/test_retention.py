@@ -29,6 +29,50 @@ def test_xpos_is_relative():
     retention.xpos(tf.zeros([1, 3]), tf.constant([0]))
 
 
+def _xpos_by_formula(x, positions, scale_base=512.0, downscale=False):
+  """XPOS written pair by pair, as in the docstring, in numpy (float64)."""
+  x = np.asarray(x, np.float64)
+  d = x.shape[-1]
+  out = np.empty_like(x)
+  for n_index, n in enumerate(positions):
+    for i in range(d // 2):
+      zeta = (2 * i + 0.4 * d) / (1.4 * d)
+      scale = zeta ** ((-n if downscale else n) / scale_base)
+      theta = n * 10000.0 ** (-2 * i / d)
+      a, b = x[..., n_index, 2 * i], x[..., n_index, 2 * i + 1]
+      out[..., n_index, 2 * i] = (a * np.cos(theta) - b * np.sin(theta)) * scale
+      out[..., n_index, 2 * i + 1] = (b * np.cos(theta) + a * np.sin(theta)) * scale
+  return out
+
+
+@pytest.mark.parametrize('downscale', [False, True])
+def test_xpos_matches_the_pairwise_formula(downscale):
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(2, 3, 7, 8))
+  got = retention.xpos(tf.constant(x), tf.range(7), scale_base=8.0, downscale=downscale)
+  np.testing.assert_allclose(got.numpy(), _xpos_by_formula(x, range(7), 8.0, downscale),
+                             rtol=1e-12, atol=1e-12)
+
+
+def test_heads_get_xpos_of_their_own_channels():
+  """The layer rotates q and k before the split into heads, with tables tiled over the
+  heads: each head must get XPOS of its own channels, as if applied per head."""
+  layer = retention.MultiScaleRetention(num_heads=4, scale_base=16.0)
+  h = tf.random.stateless_normal([2, 6, 32], seed=[5, 6])
+  layer.build(h.shape)
+  q, k, v = layer._qkv(h)
+
+  def per_head(t):
+    return np.transpose(t.numpy().reshape(2, 6, 4, 8), (0, 2, 1, 3))
+  np.testing.assert_allclose(
+      q.numpy(), _xpos_by_formula(per_head(layer.q_proj(h)), range(6), 16.0) * 8 ** -0.5,
+      rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+      k.numpy(), _xpos_by_formula(per_head(layer.k_proj(h)), range(6), 16.0, True),
+      rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(v.numpy(), per_head(layer.v_proj(h)), rtol=1e-6)
+
+
 @pytest.mark.parametrize('heads,dim,fields', [(2, 32, 5), (4, 16, 9), (1, 8, 1)])
 def test_parallel_equals_recurrent(heads, dim, fields):
   layer = retention.MultiScaleRetention(num_heads=heads)

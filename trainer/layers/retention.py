@@ -33,7 +33,7 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Optional, Sequence  # noqa: E402
+from typing import Optional, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -45,6 +45,51 @@ def retnet_gammas(num_heads: int) -> np.ndarray:
   return 1.0 - 2.0 ** (-5.0 - np.arange(num_heads, dtype=np.float64))
 
 
+def xpos_tables(positions: tf.Tensor, head_dim: int, num_heads: int = 1,
+                scale_base: float = 512.0, downscale: bool = False,
+                dtype=tf.float32) -> Tuple[tf.Tensor, tf.Tensor]:
+  """XPOS as two tables ``C, S`` of shape [N, num_heads * head_dim]: see :func:`xpos`.
+
+  Channel ``c`` belongs to head ``c // head_dim`` and to pair ``i = (c % head_dim) // 2``;
+  both channels of a pair carry that pair's ``cos`` (in C) and ``sin`` (in S), scaled.
+  """
+  if head_dim % 2:
+    raise ValueError(f'XPOS needs an even head dimension, got {head_dim}')
+  half = head_dim // 2
+  pos = tf.cast(positions, dtype)[:, None]                                # [N, 1]
+  i = tf.range(half, dtype=dtype)[None, :]                                 # [1, d/2]
+  zeta = (2.0 * i + 0.4 * head_dim) / (1.4 * head_dim)
+  scale = zeta ** (pos / scale_base)
+  if downscale:
+    scale = 1.0 / scale
+  angle = pos * (10000.0 ** (-2.0 * i / head_dim))
+  cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale                 # [N, d/2]
+  tile = lambda t: tf.tile(tf.repeat(t, 2, axis=-1), [1, num_heads])     # noqa: E731
+  return tile(cos), tile(sin)
+
+
+def pair_rotation(width: int, dtype=tf.float32) -> tf.Tensor:
+  """The [width, width] matrix ``P`` with ``(x P)_{2i} = -x_{2i+1}``, ``(x P)_{2i+1} =
+  x_{2i}``: a quarter turn of every channel pair."""
+  p = np.zeros([width, width], np.float64)
+  p[1::2, 0::2] -= np.eye(width // 2)
+  p[0::2, 1::2] += np.eye(width // 2)
+  return tf.constant(p, dtype)
+
+
+def rotate(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor) -> tf.Tensor:
+  """``x C + (x P) S`` over the last axis of ``x`` [..., N, width].
+
+  Why a matrix product: the same rotation written with strided slices (``x[..., 0::2]``)
+  and a stack costs about as much as the rest of a retention block together on CPU
+  (docs/BENCHMARKS.md, "Training step time by part"); one small matmul does not.
+  """
+  width = x.shape[-1]
+  turned = tf.reshape(tf.matmul(tf.reshape(x, [-1, width]), pair_rotation(width, x.dtype)),
+                      tf.shape(x))
+  return x * cos + turned * sin
+
+
 def xpos(x: tf.Tensor, positions: tf.Tensor, scale_base: float = 512.0,
          downscale: bool = False) -> tf.Tensor:
   """Applies XPOS to ``x`` of shape [..., N, d] (d even) at integer ``positions`` [N].
@@ -53,22 +98,8 @@ def xpos(x: tf.Tensor, positions: tf.Tensor, scale_base: float = 512.0,
   ``theta_i = 10000^(-2i/d)`` and scaled by ``zeta_i^(n / scale_base)``, where
   ``zeta_i = (2i + 0.4 d) / (1.4 d)``; ``downscale`` (for keys) uses ``zeta_i^(-n/...)``.
   """
-  d = x.shape[-1]
-  if d % 2:
-    raise ValueError(f'XPOS needs an even head dimension, got {d}')
-  half = d // 2
-  pos = tf.cast(positions, x.dtype)[:, None]                              # [N, 1]
-  i = tf.range(half, dtype=x.dtype)[None, :]                               # [1, d/2]
-  zeta = (2.0 * i + 0.4 * d) / (1.4 * d)
-  scale = zeta ** (pos / scale_base)
-  if downscale:
-    scale = 1.0 / scale
-  angle = pos * (10000.0 ** (-2.0 * i / d))
-  cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale                 # [N, d/2]
-  x_even, x_odd = x[..., 0::2], x[..., 1::2]
-  rot_even = x_even * cos - x_odd * sin
-  rot_odd = x_odd * cos + x_even * sin
-  return tf.reshape(tf.stack([rot_even, rot_odd], axis=-1), tf.shape(x))
+  cos, sin = xpos_tables(positions, x.shape[-1], 1, scale_base, downscale, x.dtype)
+  return rotate(x, cos, sin)
 
 
 class MultiScaleRetention(keras.layers.Layer):
@@ -120,17 +151,24 @@ class MultiScaleRetention(keras.layers.Layer):
     super().build(input_shape)
 
   def _qkv(self, h):
-    """Heads of q, k, v: [batch, H, N, head_dim], with XPOS on q and k."""
+    """Heads of q, k, v: [batch, H, N, head_dim], with XPOS on q and k.
+
+    XPOS rotates each head's channel pairs, so it is applied before the split into heads
+    with tables tiled over the heads: the same values as :func:`xpos` per head.
+    """
     n = tf.shape(h)[1]
     positions = tf.range(n)
 
     def heads(t):
       t = tf.reshape(t, [tf.shape(t)[0], n, self.num_heads, self.head_dim])
       return tf.transpose(t, [0, 2, 1, 3])
-    scale = self.head_dim ** -0.5
-    q = xpos(heads(self.q_proj(h)), positions, self.scale_base) * scale
-    k = xpos(heads(self.k_proj(h)), positions, self.scale_base, downscale=True)
-    return q, k, heads(self.v_proj(h))
+
+    def tables(downscale):
+      return xpos_tables(positions, self.head_dim, self.num_heads, self.scale_base,
+                         downscale, h.dtype)
+    q = rotate(self.q_proj(h), *tables(False)) * self.head_dim ** -0.5
+    k = rotate(self.k_proj(h), *tables(True))
+    return heads(q), heads(k), heads(self.v_proj(h))
 
   def _finish(self, x, h, o, training):
     """GroupNorm, swish gate, output projection, dropout and residual."""
