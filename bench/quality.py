@@ -3,7 +3,7 @@
     python -m bench.quality [--datasets movielens generated talkingdata]
         [--seeds 0 1 2] [--folds 5] [--models deepfm dnn | --ablation | --variants JSON]
         [--lgb-trials 30] [--deep-trials 30] [--tune-model dnn] [--tune-rows 200000]
-        [--rows 1000000] [--no-docs]
+        [--rows 1000000] [--no-docs] [--resume]
     python -m bench.quality --data FOLDER --spec SPEC.yaml [--folds 5 | --seeds ...]
 
 Any dataset given as a folder of CSV or Parquet files plus a feature spec runs the same
@@ -54,6 +54,11 @@ and the number of test positives. Calibration is what each model ships with: the
 Trainer's fitted head (Platt by default) for ``run_fn`` models; Platt fitted on the
 eval split for LightGBM and the ensembles.
 
+After each split a run writes the dataset's rows so far to
+``bench/results/quality.<dataset>.partial.json`` (removed when the dataset is done), so
+that ``--resume`` with the same command goes on from the first unfinished split, with the
+searches' choices read back, after a stop.
+
 On the generated data every row also gets ``expected_auc``: its AUC expected over the
 test labels' draw from the true probability (:func:`expected_auc`), which ranks models
 with far less noise than one draw. Each row's difference to the strongest LightGBM row is
@@ -68,6 +73,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 
@@ -151,21 +157,26 @@ def _metrics(y, p_after, p_before):
               np.clip(p_before, 1e-7, 1 - 1e-7), y)}
 
 
-def splits(dataset, table, seeds, folds, cv=False):
+def splits(dataset, table, seeds, folds, cv=False, skip=()):
   """(split name, {'train', 'eval', 'test'} tables) for the dataset's protocol:
-  cross-validation for TalkingData (or ``cv``), seeded random splits otherwise."""
+  cross-validation for TalkingData (or ``cv``), seeded random splits otherwise. Splits
+  named in ``skip`` are left out before their tables are made."""
   import pyarrow as pa
   if dataset == 'talkingdata' or cv:
     rng = np.random.default_rng(0)
     fold = rng.permutation(table.num_rows) % folds
     holdout = rng.random(table.num_rows) < 1 / 9
     for k in range(folds):
+      if f'fold={k}' in skip:
+        continue
       test = fold == k
       yield f'fold={k}', {'train': table.filter(pa.array(~test & ~holdout)),
                           'eval': table.filter(pa.array(~test & holdout)),
                           'test': table.filter(pa.array(test))}
     return
   for s in seeds:
+    if f'seed={s}' in skip:
+      continue
     t = table(s) if callable(table) else table
     yield f'seed={s}', bench_models.split(t, seed=s)
 
@@ -495,6 +506,36 @@ def write_docs(text, path=DOCS):
   write_docs_block('quality', text, 'Quality: deep models against LightGBM', path)
 
 
+def partial_path(dataset):
+  """Where a run keeps a dataset's rows after each split, until the dataset is done."""
+  from bench import common
+  return os.path.join(common.RESULTS_DIR, f'quality.{dataset}.partial.json')
+
+
+def read_partial(dataset, command):
+  """(rows, finished splits) of the stopped run of ``command`` on ``dataset``; ([], [])
+  where there is none. Raises where the stopped run was another command's."""
+  path = partial_path(dataset)
+  if not os.path.isfile(path):
+    return [], []
+  with open(path) as f:
+    partial = json.load(f)
+  if partial['command'] != command:
+    raise ValueError(f'--resume: {path} is the stopped run of another command '
+                     f'({partial["command"]!r}, not {command!r}); run that command with '
+                     '--resume, or delete the file to start over')
+  return partial['results'], partial['splits']
+
+
+def write_partial(dataset, command, results, done):
+  from bench import common
+  os.makedirs(common.RESULTS_DIR, exist_ok=True)
+  tmp = partial_path(dataset) + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump({'command': command, 'splits': done, 'results': results}, f)
+  os.replace(tmp, partial_path(dataset))
+
+
 def load_folder(folder):
   """Every CSV or Parquet file of ``folder`` as one table (the pipeline's input format)."""
   import pyarrow as pa
@@ -559,7 +600,13 @@ def main(argv=None):
                  help='the search trains on a seeded sample of at most this many of the '
                  'first split\'s training rows')
   p.add_argument('--no-docs', action='store_true', help='do not rewrite docs/BENCHMARKS.md')
+  p.add_argument('--resume', action='store_true',
+                 help='go on with the stopped run of the same command: its finished splits '
+                 'and searches are read back from bench/results/quality.<dataset>.partial'
+                 '.json, which every run writes after each split')
   args = p.parse_args(argv)
+  argv = sys.argv[1:] if argv is None else list(argv)
+  command = ' '.join(a for a in argv if a != '--resume')
   if bool(args.data) != bool(args.spec):
     p.error('--data and --spec go together')
   from absl import logging
@@ -598,10 +645,17 @@ def main(argv=None):
   for dataset, table, spec, train in jobs:
     if args.passes is not None:
       train['passes'] = args.passes
-    results = []
-    lgb_params = None
-    deep_tuned = None
-    for name, tables in splits(dataset, table, args.seeds, args.folds, args.cv):
+    try:
+      results, done = read_partial(dataset, command) if args.resume else ([], [])
+    except ValueError as e:
+      p.error(str(e))
+    if done:
+      print(f'== {dataset}: resumed after {", ".join(done)}', flush=True)
+    searched = {r['model']: r['chosen'] for r in results if r['metric'] == 'search'}
+    lgb_params = searched.get(TUNED)
+    deep_tuned = ((args.tune_model, searched[args.tune_model + TUNED_SUFFIX])
+                  if args.tune_model + TUNED_SUFFIX in searched else None)
+    for name, tables in splits(dataset, table, args.seeds, args.folds, args.cv, done):
       if lgb_params is None and args.lgb_trials:
         # The search runs on the first split only; its choice is applied to every split.
         print(f'== {dataset}: LightGBM search, {args.lgb_trials} trials on {name}',
@@ -631,8 +685,11 @@ def main(argv=None):
         world = synthetic.SyntheticWorld(_split_seed(name))
       bench_split(dataset, name, tables, spec, deep, workdir, train, results,
                   lgb_params, world, deep_tuned)
+      done.append(name)
+      write_partial(dataset, command, results, done)  # a stopped run keeps its splits
     # Written per dataset, so a long run keeps what it finished.
     path = write_results('quality', results + summarize(results), merge_by='dataset')
+    os.remove(partial_path(dataset))
     print('wrote', path)
     if not args.no_docs:
       with open(path) as f:

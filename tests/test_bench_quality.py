@@ -151,3 +151,47 @@ def test_ablation_variants_are_valid_trainer_settings_one_lever_apart():
   assert not models.model_config('dnn', old['model_config']).wide
   with pytest.raises(SystemExit):
     quality.main(['--variants', '[1, 2]', '--no-docs'])
+
+
+def test_a_stopped_run_resumes_from_its_first_unfinished_split(tmp_path, monkeypatch):
+  """Each split's rows are kept as the run goes; --resume with the same command runs only
+  the splits left, with the search's choice read back instead of searched again."""
+  from bench import common
+  monkeypatch.setattr(common, 'RESULTS_DIR', str(tmp_path))
+  table = pa.table({'x': np.arange(40)})
+  monkeypatch.setattr(quality, 'load_dataset', lambda dataset, rows: table)
+  searches = []
+
+  def tune(tables, spec, trials, rows):
+    searches.append(trials)
+    return {'num_leaves': 7}, [{'trial': 0}]
+  monkeypatch.setattr(quality, 'tune_lightgbm', tune)
+  calls = []
+
+  def bench_split(dataset, name, tables, spec, deep, workdir, train, results,
+                  lgb_params=None, world=None, deep_tuned=None):
+    calls.append((name, lgb_params))
+    if name == 'seed=1' and len(calls) == 2:
+      raise RuntimeError('stopped')
+    results.append({'dataset': dataset, 'model': 'dnn', 'split': name, 'metric': 'auc',
+                    'value': 0.7 + 0.01 * int(name[-1]), 'unit': ''})
+  monkeypatch.setattr(quality, 'bench_split', bench_split)
+  argv = ['--datasets', 'movielens', '--seeds', '0', '1', '2', '--lgb-trials', '3',
+          '--deep-trials', '0', '--no-docs']
+  with pytest.raises(RuntimeError, match='stopped'):
+    quality.main(argv)
+  partial = tmp_path / 'quality.movielens_100k.partial.json'
+  assert partial.is_file() and not (tmp_path / 'quality.json').exists()
+  with pytest.raises(SystemExit):   # another command's stopped run is not taken over
+    quality.main(argv[:5] + argv[6:] + ['--resume'])
+  calls.clear()
+  quality.main(argv + ['--resume'])
+  assert calls == [('seed=1', {'num_leaves': 7}), ('seed=2', {'num_leaves': 7})]
+  assert searches == [3]            # searched once, in the stopped run
+  assert not partial.exists()
+  import json
+  rows = json.loads((tmp_path / 'quality.json').read_text())['results']
+  assert sorted(r['split'] for r in rows if r['metric'] == 'auc') == [
+      'seed=0', 'seed=1', 'seed=2']
+  mean = [r for r in rows if r['metric'] == 'auc_mean' and r['model'] == 'dnn']
+  assert mean[0]['value'] == pytest.approx(0.71)
