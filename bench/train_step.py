@@ -20,7 +20,8 @@ ratio to the reference variant (``dnn``) within each round: median, min and max 
 rounds.
 
 A variant is ``{"model": name, "model_config": {...}}`` as in ``bench.quality``. Writes
-bench/results/train_step.json and the block of docs/BENCHMARKS.md between its markers.
+bench/results/train_step.json and the block of docs/BENCHMARKS.md between its markers;
+with ``--out NAME``, bench/results/NAME.json alone.
 """
 import argparse
 import json
@@ -176,6 +177,9 @@ def main(argv=None):
   parser.add_argument('--variants', type=json.loads, default=None,
                       help='JSON {label: {"model": ..., "model_config": {...}}} '
                            f'(default: the parts of RE-SORT and MTT; needs {REFERENCE!r})')
+  parser.add_argument('--out', default='train_step',
+                      help='results file name under bench/results (without .json); '
+                      'another name than the default leaves the docs as they are')
   parser.add_argument('--no-docs', action='store_true',
                       help='do not rewrite the block in docs/BENCHMARKS.md')
   args = parser.parse_args(argv)
@@ -183,12 +187,12 @@ def main(argv=None):
     parser.error('--rounds, --steps and --batches must be at least 1')
   result = run(args.variants or VARIANTS, args.rows, args.rounds, args.steps,
                args.batch_size, args.batches)
-  path = write_results('train_step', result['rows'])
+  path = write_results(args.out, result['rows'], module='train_step')
   with open(path) as f:
     doc = json.load(f)
   text = markdown(result['rows'], {**doc, **result})
   print(text)
-  if not args.no_docs:
+  if not args.no_docs and args.out == 'train_step':
     write_docs_block('train_step', text, 'Training step time by part (`bench/train_step`)')
   return 0
 
