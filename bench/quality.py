@@ -81,6 +81,7 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 import numpy as np  # noqa: E402
 
+from bench import common  # noqa: E402
 from bench import models as bench_models  # noqa: E402
 from bench.common import DOCS, machine, write_docs_block, write_results  # noqa: E402
 
@@ -508,7 +509,6 @@ def write_docs(text, path=DOCS):
 
 def partial_path(dataset):
   """Where a run keeps a dataset's rows after each split, until the dataset is done."""
-  from bench import common
   return os.path.join(common.RESULTS_DIR, f'quality.{dataset}.partial.json')
 
 
@@ -528,7 +528,6 @@ def read_partial(dataset, command):
 
 
 def write_partial(dataset, command, results, done):
-  from bench import common
   os.makedirs(common.RESULTS_DIR, exist_ok=True)
   tmp = partial_path(dataset) + '.tmp'
   with open(tmp, 'w') as f:
@@ -689,7 +688,8 @@ def main(argv=None):
       write_partial(dataset, command, results, done)  # a stopped run keeps its splits
     # Written per dataset, so a long run keeps what it finished.
     path = write_results('quality', results + summarize(results), merge_by='dataset')
-    os.remove(partial_path(dataset))
+    if os.path.exists(partial_path(dataset)):
+      os.remove(partial_path(dataset))
     print('wrote', path)
     if not args.no_docs:
       with open(path) as f:

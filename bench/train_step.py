@@ -35,7 +35,7 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 import numpy as np  # noqa: E402
 
-from bench.common import machine, write_docs_block, write_results  # noqa: E402
+from bench.common import write_docs_block, write_results  # noqa: E402
 
 REFERENCE = 'dnn'
 
