@@ -50,7 +50,9 @@ Each split is transformed once by the project's ``preprocessing_fn``; then, in o
 Metrics on each test split: AUC, logloss and ECE (10 equal-width bins) after
 calibration, ECE before it (the model's own output), training seconds (the wall time of
 ``run_fn`` for the Trainer-run models, export included; of ``lgb.train`` for LightGBM),
-and the number of test positives. Calibration is what each model ships with: the
+training examples per second (the Trainer's own count over its training steps, the
+first epoch's trace left out; for LightGBM, training rows times boosting rounds over
+its seconds), and the number of test positives. Calibration is what each model ships with: the
 Trainer's fitted head (Platt by default) for ``run_fn`` models; Platt fitted on the
 eval split for LightGBM and the ensembles.
 
@@ -223,7 +225,10 @@ def run_trainer(name, spec, tables, paths, workdir, train, extra=None,
   with open(os.path.join(fn_args.model_run_dir, task.REPORT_FILE)) as f:
     report = json.load(f)
   entry = next(iter(report['calibration']['tasks'].values()))
-  out = {'seconds': seconds, 'report': report}
+  # The Trainer's own throughput: examples per second of its training steps, the first
+  # epoch (the trace) left out (trainer.task.Throughput).
+  out = {'seconds': seconds, 'report': report,
+         'examples_per_s': report['train_examples_per_second']}
   for split in ('eval', 'test'):
     p = _serve(fn_args.serving_model_dir, tables[split], spec)
     out[split] = p
@@ -263,9 +268,12 @@ def run_lightgbm(tables, spec, params=None):
   raw = {k: fitted.predict(x[k]) for k in ('eval', 'test')}
   z = {k: _logit(v) for k, v in raw.items()}
   platt = _platt(z['eval'], y['eval'])
+  # Every boosting round reads every training row (bench.models' throughput rule).
+  rounds = fitted.booster.current_iteration()
   return {'seconds': seconds, 'eval_raw': raw['eval'], 'test_raw': raw['test'],
           'eval': platt.predict(z['eval']), 'test': platt.predict(z['test']),
-          'best_iteration': fitted.best_iteration}
+          'best_iteration': fitted.best_iteration,
+          'examples_per_s': len(x['train']) * rounds / max(seconds, 1e-9)}
 
 
 def tune_lightgbm(tables, spec, trials, sample_rows, seed=0):
@@ -338,11 +346,13 @@ def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, 
   for name, r in runs.items():
     m = _metrics(y['test'], r['test'], r['test_raw'])
     m['train_s'] = r['seconds']
+    if 'examples_per_s' in r:       # a model's own training, not an ensemble's
+      m[EXAMPLES_PER_S] = r['examples_per_s']
     print(f'   {name:>28}: ' + ', '.join(f'{k} {v:.4f}' for k, v in m.items()), flush=True)
     for metric, value in m.items():
       rows.append({'dataset': dataset, 'model': name, 'split': split_name,
                    'metric': metric, 'value': float(value),
-                   'unit': 's' if metric == 'train_s' else ''})
+                   'unit': UNITS.get(metric, '')})
   rows.append({'dataset': dataset, 'model': 'all', 'split': split_name,
                'metric': 'test_positives', 'value': positives, 'unit': 'rows'})
   rows.append({'dataset': dataset, 'model': 'all', 'split': split_name,
@@ -375,6 +385,8 @@ def bench_split(dataset, split_name, tables, spec, deep_models, workdir, train, 
   shutil.rmtree(workdir, ignore_errors=True)
 
 
+EXAMPLES_PER_S = 'train_examples_per_s'
+UNITS = {'train_s': 's', EXAMPLES_PER_S: 'examples/s'}
 RECORDS = (CHOSEN, 'search')     # rows that record a choice, not a measurement
 LEARNED = 'learned_'             # + a bench.oracle term: that term's coefficient
 
@@ -448,9 +460,9 @@ def markdown(results, commands):
                 f'{search["split"]} ({search["train_rows"]} training rows), chosen by eval '
                 f'AUC: {params}.']
     lines += ['', '| model | AUC | logloss | ECE before cal. | ECE after cal. | train s | '
-              f'AUC − {ref} (paired SE) | logloss − {ref} (paired SE) |'
+              f'train examples/s | AUC − {ref} (paired SE) | logloss − {ref} (paired SE) |'
               + (' AUC − Bayes | expected AUC (true p) |' if bayes else ''),
-              '|---|---|---|---|---|---|---|---|' + ('---|---|' if bayes else '')]
+              '|---|---|---|---|---|---|---|---|---|' + ('---|---|' if bayes else '')]
     models = list(dict.fromkeys(r['model'] for r in results if r['dataset'] == d
                                 and r['model'] != 'all' and r['metric'] not in RECORDS))
 
@@ -473,7 +485,8 @@ def markdown(results, commands):
       auc = summary.get((d, m, 'auc_mean'))
       lines.append(
           f'| {m} | {cell(m, "auc")} | {cell(m, "logloss")} | {cell(m, "ece_before")} | '
-          f'{cell(m, "ece_after")} | {cell(m, "train_s", 1)} | {diff(m, "auc")} | '
+          f'{cell(m, "ece_after")} | {cell(m, "train_s", 1)} | '
+          f'{cell(m, EXAMPLES_PER_S, 0)} | {diff(m, "auc")} | '
           f'{diff(m, "logloss")} |'
           + ((f' {auc - bayes:+.4f} |' if auc is not None else ' |')
              + f' {cell(m, "expected_auc")} |' if bayes else ''))

@@ -68,6 +68,9 @@ def test_summary_and_docs_table():
                  'metric': quality.CHOSEN, 'value': 1, 'unit': 'split'})
     rows.append({'dataset': 'd', 'model': quality.BAYES, 'split': split,
                  'metric': 'auc', 'value': 0.8, 'unit': ''})
+    rows.append({'dataset': 'd', 'model': 'dnn', 'split': split,
+                 'metric': quality.EXAMPLES_PER_S, 'value': 15000 + 5000 * pos / 12,
+                 'unit': quality.UNITS[quality.EXAMPLES_PER_S]})
   summary = {(r['model'], r['metric']): r['value'] for r in quality.summarize(rows)}
   assert ('dnn', quality.CHOSEN + '_mean') not in summary   # a record, not a metric
   assert summary[('dnn', 'auc_mean')] == pytest.approx(0.74)
@@ -83,6 +86,13 @@ def test_summary_and_docs_table():
   assert 'AUC − lightgbm (paired SE)' in text               # no tuned row: the default
   dnn = next(l for l in text.splitlines() if l.startswith('| dnn '))
   assert '0.7400 ± 0.0424' in dnn and '+0.0200 (0.0100)' in dnn and '-0.0200 (0.0100)' in dnn
+  # The Trainer's examples per second beside its row (the issue asks for it), in the
+  # column its header names; none for a model that did not record it.
+  header = next(l for l in text.splitlines() if l.startswith('| model | AUC |'))
+  column = header.split(' | ').index('train examples/s')
+  assert dnn.split(' | ')[column] == f'{(15000 + 5000 * 10 / 12 + 20000) / 2:.0f} ± 589'
+  lgb = next(l for l in text.splitlines() if l.startswith('| lightgbm '))
+  assert lgb.split(' | ')[column] == ''
 
 
 def test_tuned_lightgbm_is_the_reference_when_it_ran():
