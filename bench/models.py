@@ -125,13 +125,14 @@ TRAINING = {'generated': {'passes': 3.0, 'epochs': 12, 'batch_size': 2048},
 def run_model(name, spec, tables, paths, workdir, train):
   import tensorflow as tf
   from trainer import task
+  from trainer.args import TrainerArgs
   from transform import local
   n_train = tables['train'].num_rows
   steps = max(1, int(train['passes'] * n_train / train['batch_size']))
   eval_steps = max(1, -(-tables['eval'].num_rows // train['batch_size']))
-  config = {'feature_spec': spec.to_dict(), 'model': name,
-            'batch_size': train['batch_size'], 'epochs': train['epochs'], 'patience': 2}
-  config.update(MODEL_SETTINGS.get(name, {}))
+  config = TrainerArgs(feature_spec=spec.to_dict(), model=name,
+                       batch_size=train['batch_size'], epochs=train['epochs'],
+                       **MODEL_SETTINGS.get(name, {})).to_custom_config()
   out = os.path.join(workdir, name)
   fn_args = local.fn_args(paths, out, config, steps, eval_steps)
   t = time.time()

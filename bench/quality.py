@@ -198,11 +198,13 @@ def trainer_args(name, spec, tables, paths, folder, train, extra=None):
   """The ``FnArgs`` of a run_fn training of model ``name`` on ``paths`` (its transformed
   splits): :data:`TRAINING`'s budget (``passes`` over ``tables['train']``), the model's
   :data:`bench.models.MODEL_SETTINGS` and ``extra`` settings."""
+  from trainer.args import TrainerArgs
   from transform import local
-  config = {'feature_spec': spec.to_dict(), 'batch_size': train['batch_size'],
-            'epochs': train['epochs'], 'patience': 2, 'model': name}
-  config.update(bench_models.MODEL_SETTINGS.get(name, {}))
-  config.update(extra or {})
+  # A setting of ``extra`` replaces the same section of MODEL_SETTINGS whole.
+  settings = {**bench_models.MODEL_SETTINGS.get(name, {}), **(extra or {})}
+  config = TrainerArgs(feature_spec=spec.to_dict(), model=name,
+                       batch_size=train['batch_size'], epochs=train['epochs'],
+                       **settings).to_custom_config()
   steps = max(1, int(train['passes'] * tables['train'].num_rows / train['batch_size']))
   eval_steps = max(1, -(-tables['eval'].num_rows // train['batch_size']))
   return local.fn_args(paths, folder, config, steps, eval_steps)

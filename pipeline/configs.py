@@ -17,6 +17,9 @@ import dataclasses
 import os
 from typing import Dict, List, Optional
 
+from trainer.args import SECTIONS, TrainerArgs
+
+
 def _env(name: str, default, cast=str):
   """A default that the environment can override (how TFX-CLI runs are configured)."""
   value = os.environ.get(name)
@@ -31,7 +34,6 @@ DEFAULT_ROWS = _env('CTR_ROWS', 200_000, int)
 # The model zoo's names (trainer.models.MODELS; a test keeps the two equal). Kept here so
 # that choosing a model needs no TensorFlow import.
 MODEL_NAMES = ('dnn', 'dcn_v2', 'deepfm', 'autoint', 'resort', 'mtt')
-TRAINER_SECTIONS = ('model_config', 'heads', 'loss', 'optimizer', 'gbdt')
 
 
 def load_trainer_config(path: str) -> Dict[str, Dict]:
@@ -44,9 +46,9 @@ def load_trainer_config(path: str) -> Dict[str, Dict]:
     raise ValueError(f'trainer config {path}: no such file')
   with open(path, encoding='utf-8') as f:
     raw = yaml.safe_load(f) or {}
-  if not isinstance(raw, dict) or set(raw) - set(TRAINER_SECTIONS):
+  if not isinstance(raw, dict) or set(raw) - set(SECTIONS):
     raise ValueError(f'trainer config {path}: expected a mapping with sections from '
-                     f'{list(TRAINER_SECTIONS)}, got {raw if not isinstance(raw, dict) else sorted(raw)}')
+                     f'{list(SECTIONS)}, got {raw if not isinstance(raw, dict) else sorted(raw)}')
   for k, v in raw.items():
     if not isinstance(v, dict):
       raise ValueError(f'trainer config {path}: section {k} must be a mapping, got {v!r}')
@@ -86,10 +88,10 @@ class PipelineConfig:
   model_name: str = 'ctr'
   train_steps: int = _env('CTR_TRAIN_STEPS', 2000, int)
   eval_steps: int = _env('CTR_EVAL_STEPS', 200, int)
-  batch_size: int = 512
-  epochs: int = 10                              # early-stopping checkpoints over train_steps
-  patience: int = 2
-  model: str = _env('CTR_MODEL', 'dnn')         # one of MODEL_NAMES
+  batch_size: int = TrainerArgs.batch_size
+  epochs: int = TrainerArgs.epochs              # early-stopping checkpoints over train_steps
+  patience: int = TrainerArgs.patience
+  model: str = _env('CTR_MODEL', TrainerArgs.model)  # one of MODEL_NAMES
   train_seed: int = _env('CTR_TRAIN_SEED', 0, int)  # the Trainer's weights and shuffle
   trainer_config: Dict = dataclasses.field(     # sections of load_trainer_config
       default_factory=lambda: load_trainer_config(os.environ['CTR_TRAINER_CONFIG'])
@@ -113,7 +115,7 @@ class PipelineConfig:
   ope_min_lift: Optional[float] = _env('CTR_OPE_MIN_LIFT', None, float)
   beam_preset: str = 'in_memory'
   beam_args: List[str] = dataclasses.field(default_factory=list)
-  distribution_strategy: str = 'default'        # trainer.task.STRATEGIES
+  distribution_strategy: str = TrainerArgs.distribution_strategy  # trainer.task.STRATEGIES
   enable_cache: bool = True
 
   def __post_init__(self):

@@ -51,6 +51,7 @@ from components.infra_validator import ServingInfraValidator  # noqa: E402
 from pipeline import evaluation  # noqa: E402
 from pipeline.configs import PipelineConfig  # noqa: E402
 from pipeline.input_check import data_format  # noqa: E402
+from trainer.args import TrainerArgs  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 
 PREPROCESSING_FN = 'transform.preprocessing.preprocessing_fn'
@@ -103,14 +104,11 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
       schema=schema_gen.outputs['schema'],
       train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
       eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps))
-  custom_config = {
-      'feature_spec': spec_dict, 'batch_size': config.batch_size,
-      'epochs': config.epochs, 'patience': config.patience, 'model': config.model,
-      'seed': config.train_seed,
-      'distribution_strategy': config.distribution_strategy,
-      **config.trainer_config,
-  }
-  trainer = tfx.components.Trainer(run_fn=RUN_FN, custom_config=custom_config,
+  settings = TrainerArgs(
+      feature_spec=spec_dict, model=config.model, batch_size=config.batch_size,
+      epochs=config.epochs, patience=config.patience, seed=config.train_seed,
+      distribution_strategy=config.distribution_strategy, **config.trainer_config)
+  trainer = tfx.components.Trainer(run_fn=RUN_FN, custom_config=settings.to_custom_config(),
                                    **trainer_args)
   # Only models of the deep Trainer that the final gate blessed are baselines.
   model_resolver = tfx.dsl.Resolver(
@@ -140,9 +138,9 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
         schema=schema_gen.outputs['schema'],
         train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
-        custom_config={'feature_spec': spec_dict,
-                       **{k: v for k, v in config.trainer_config.items()
-                          if k in ('heads', 'gbdt')}},
+        custom_config=TrainerArgs(
+            feature_spec=spec_dict, heads=settings.heads, gbdt=settings.gbdt,
+        ).to_custom_config(),
     ).with_id('GbdtTrainer')
     gates = config.gates
     gbdt_evaluator = GbdtEvaluator(

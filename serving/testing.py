@@ -116,6 +116,7 @@ def write_ctr_model(workdir: str, rows: int = 30_000, train_steps: int = 40,
   import pyarrow as pa
   from datagen import synthetic
   from trainer import task
+  from trainer.args import TrainerArgs
   from transform import feature_spec as fs
   from transform import local
   from pipeline import configs
@@ -134,8 +135,10 @@ def write_ctr_model(workdir: str, rows: int = 30_000, train_steps: int = 40,
             'test': table.slice(int(0.85 * n))}
   out = os.path.join(workdir, 'transformed')
   paths = local.transform_tables(tables, spec, out)
-  config = {'feature_spec': spec.to_dict(), 'model': model, 'epochs': 1, 'batch_size': 128,
-            'patience': 1, 'model_config': {'embedding_dim': 4, **(model_config or {})}}
+  config = TrainerArgs(feature_spec=spec.to_dict(), model=model, epochs=1, batch_size=128,
+                       patience=1,
+                       model_config={'embedding_dim': 4, **(model_config or {})}
+                       ).to_custom_config()
   args = local.fn_args(paths, os.path.join(workdir, 'trainer'), config,
                        train_steps=train_steps, eval_steps=4)
   task.run_fn(args)

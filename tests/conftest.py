@@ -103,10 +103,11 @@ def small_dnn(small_transformed, tmp_path_factory):
   """A DNN trained by run_fn on ``small_transformed`` (100 steps): its SavedModel folder
   and the spec. For tests that need a real exported model, not a particular quality."""
   from trainer import task
+  from trainer.args import TrainerArgs
   from transform import local
   spec, _, paths, _ = small_transformed
-  config = {'feature_spec': spec.to_dict(), 'model': 'dnn', 'epochs': 4, 'batch_size': 128,
-            'patience': 2, 'model_config': {'embedding_dim': 8, 'dropout': 0.1}}
+  config = TrainerArgs(feature_spec=spec.to_dict(), epochs=4, batch_size=128,
+                       model_config={'embedding_dim': 8, 'dropout': 0.1}).to_custom_config()
 
   def build(folder):
     args = local.fn_args(paths, folder, config, train_steps=100, eval_steps=6)

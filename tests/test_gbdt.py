@@ -11,6 +11,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 import tensorflow as tf
 
 from trainer import gbdt
+from trainer.args import TrainerArgs
 from transform import examples, local
 
 
@@ -29,7 +30,8 @@ def trained(raw_splits, tmp_path_factory):
   out = str(tmp_path_factory.mktemp('gbdt_run'))
   args = local.fn_args({'train': f'{folders["train"]}/*', 'eval': folders['eval'],
                         'transform_graph': ''}, out,
-                       {'feature_spec': spec.to_dict(), 'gbdt': {'trials': 4}},
+                       TrainerArgs(feature_spec=spec.to_dict(),
+                                   gbdt={'trials': 4}).to_custom_config(),
                        train_steps=1, eval_steps=1)
   gbdt.run_fn(args)
   with open(os.path.join(args.model_run_dir, gbdt.REPORT_FILE)) as f:

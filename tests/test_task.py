@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from pipeline import configs
 from trainer import models, task
+from trainer.args import TrainerArgs
 from transform import local
 
 
@@ -28,8 +29,8 @@ def _constant_logloss(y, base):
 @pytest.mark.parametrize('name', sorted(models.MODELS))
 def test_run_fn_trains_calibrates_and_exports(name, small_transformed, tmp_path):
   spec, tables, paths, _ = small_transformed
-  config = {'feature_spec': spec.to_dict(), 'model': name, 'epochs': 4, 'batch_size': 128,
-            'patience': 2, 'model_config': {'embedding_dim': 8, 'dropout': 0.1}}
+  config = TrainerArgs(feature_spec=spec.to_dict(), model=name, epochs=4, batch_size=128,
+                       model_config={'embedding_dim': 8, 'dropout': 0.1}).to_custom_config()
   if name == 'resort':
     config['model_config'] = {'embedding_dim': 8, 'dropout': 0.2, 'embedding_l2': 1e-4}
     config['optimizer'] = {'learning_rate': 3e-3}
@@ -129,7 +130,8 @@ def _wide_model(small_transformed, tmp_path, mode):
   from trainer import model as model_lib
   from trainer.models import core
   spec, tables, paths, _ = small_transformed
-  args = local.fn_args(paths, str(tmp_path), {'feature_spec': spec.to_dict()},
+  args = local.fn_args(paths, str(tmp_path),
+                       TrainerArgs(feature_spec=spec.to_dict()).to_custom_config(),
                        train_steps=20, eval_steps=4)
   out = tft.TFTransformOutput(args.transform_output)
   config = models.model_config('dnn', {'embedding_dim': 8, 'wide_fit': mode})
@@ -246,9 +248,8 @@ def test_the_same_seed_trains_the_same_model(small_transformed, tmp_path):
   training rows) before it checks, so that such a leak fails here on every run."""
   spec, tables, paths, _ = small_transformed
   examples = tf.constant(local.serialize_examples(tables['test'], spec))
-  config = {'feature_spec': spec.to_dict(), 'model': 'dnn', 'epochs': 2,
-            'batch_size': 128, 'patience': 2,
-            'model_config': {'embedding_dim': 8, 'dropout': 0.1}}
+  config = TrainerArgs(feature_spec=spec.to_dict(), epochs=2, batch_size=128,
+                       model_config={'embedding_dim': 8, 'dropout': 0.1}).to_custom_config()
 
   def served(seed, folder, extra_batches=0):
     arg = json.dumps([paths, str(tmp_path / folder), dict(config, seed=seed), extra_batches])

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from trainer import task, tuning
+from trainer.args import TrainerArgs
 from transform import local
 
 
@@ -48,8 +49,9 @@ def test_apply_hyperparameters_lays_values_over_the_config():
 
 def test_tuner_fn_search_and_the_trainer_reuse_its_best_trial(small_transformed, tmp_path):
   spec, _, paths, _ = small_transformed
-  config = {'feature_spec': spec.to_dict(), 'model': 'dnn', 'epochs': 2, 'batch_size': 128,
-            'patience': 2, 'model_config': {'embedding_dim': 8}, 'tuner_trials': 2}
+  config = dict(TrainerArgs(feature_spec=spec.to_dict(), epochs=2, batch_size=128,
+                            model_config={'embedding_dim': 8}).to_custom_config(),
+                tuner_trials=2)
   args = local.fn_args(paths, str(tmp_path / 'base'), config, train_steps=40, eval_steps=6)
   args.working_dir = str(tmp_path / 'tuner')
   # What TFX's Tuner executor does with the module's tuner_fn.

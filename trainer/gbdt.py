@@ -9,8 +9,9 @@ stand-in: every categorical a native LightGBM categorical (ids included, or thei
 training-row counts), sequences as lengths, target matches and multi-hot counts, and a
 seeded search of :attr:`GbdtConfig.trials` configurations chosen on the eval split.
 
-``run_fn`` reads the ``GbdtTrainer``'s ``custom_config`` (``feature_spec``,
-``heads.calibration``, and ``gbdt``: the fields of :class:`GbdtConfig`). Its
+``run_fn`` reads the ``GbdtTrainer``'s ``custom_config``, a
+:class:`trainer.args.TrainerArgs` (its ``feature_spec``, ``heads.calibration``, and
+``gbdt``: the fields of :class:`GbdtConfig`). Its
 ``examples`` are ExampleGen's *raw* splits, not Transform's output: LightGBM reads columns
 as its users give them (z-scores, vocabulary indices and OOV folding would only take
 information away from trees). It
@@ -39,10 +40,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from trainer import boosting
+from trainer.args import TrainerArgs
 from transform import feature_spec as fs
 
 REPORT_FILE = 'trainer_report.json'
-CONFIG_KEY = 'gbdt'
 MODEL_FILE = 'booster.txt'
 STATE_FILE = 'gbdt_model.json'
 
@@ -71,7 +72,7 @@ class GbdtConfig:
 
 def config_from_dict(values: Dict[str, Any] | None) -> GbdtConfig:
   from trainer.models import from_dict
-  return from_dict(GbdtConfig, values, CONFIG_KEY)
+  return from_dict(GbdtConfig, values, 'gbdt')
 
 
 def feature_columns(spec: fs.FeatureSpec) -> List[str]:
@@ -214,12 +215,10 @@ def run_fn(fn_args) -> None:
   splits)."""
   from absl import logging
   from trainer.models import core
-  config: Dict[str, Any] = fn_args.custom_config or {}
-  if 'feature_spec' not in config:
-    raise ValueError('the GBDT Trainer needs custom_config["feature_spec"]')
-  spec = fs.from_dict(config['feature_spec'])
-  settings = config_from_dict(config.get(CONFIG_KEY))
-  method = (config.get('heads') or {}).get('calibration', core.HeadConfig.calibration)
+  args = TrainerArgs.from_custom_config(fn_args.custom_config)
+  spec = fs.from_dict(args.feature_spec)
+  settings = config_from_dict(args.gbdt)
+  method = args.heads.get('calibration', core.HeadConfig.calibration)
   train = read_split(fn_args.train_files, spec)
   valid = read_split(fn_args.eval_files, spec)
   model, report = fit(spec, train, valid, settings, method, log=logging.info)

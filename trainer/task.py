@@ -1,23 +1,15 @@
 """The Trainer component's ``run_fn``: train, early-stop, calibrate and export.
 
-``fn_args.custom_config`` carries:
-
-* ``feature_spec``: the spec as a dict (required);
-* ``model``: a name from :data:`trainer.models.MODELS` (default ``dnn``), and
-  ``model_config``: that model's settings (its config dataclass's fields);
-* ``heads``: :class:`trainer.models.core.HeadConfig` fields (task layout, multi-task
-  backbone, uncertainty weighting, calibration method);
-* ``loss``: :class:`trainer.losses.LossConfig` fields; ``optimizer``:
-  :class:`trainer.optimization.OptimizerConfig` fields;
-* ``batch_size``, ``epochs`` (early-stopping checkpoints over ``train_steps``),
-  ``patience``, ``distribution_strategy`` (see :func:`distribution_strategy`);
-* ``seed`` (default 0): the seed of the weights' initialisation, dropout and the
-  training rows' shuffle. With TensorFlow's op determinism on (:func:`seed_everything`),
-  the same seed, settings and input files (rows in the same order) train the same model
-  again in a fresh process (``tests/test_task.py``; docs/MODELS.md, "Training"). In the
-  pipeline the files repeat too: ExampleGen writes its splits in a canonical order and
-  Transform's output is byte-identical from run to run
-  (:mod:`components.canonical_example_gen`).
+``fn_args.custom_config`` is a :class:`trainer.args.TrainerArgs` (its
+``to_custom_config()``): the feature spec, the model's name and settings, the task heads,
+the loss, the optimiser, the batch size, the early-stopping checkpoints (``epochs`` over
+``train_steps``, ``patience``), the ``distribution_strategy`` (:func:`distribution_strategy`)
+and the ``seed`` of the weights' initialisation, dropout and the training rows' shuffle.
+With TensorFlow's op determinism on (:func:`seed_everything`), the same seed, settings and
+input files (rows in the same order) train the same model again in a fresh process
+(``tests/test_task.py``; docs/MODELS.md, "Training"). In the pipeline the files repeat
+too: ExampleGen writes its splits in a canonical order and Transform's output is
+byte-identical from run to run (:mod:`components.canonical_example_gen`).
 
 Training stops early on the validation AUC of the primary task and restores the best
 weights (CTR models often overfit after one epoch). Afterwards each task head's
@@ -52,6 +44,7 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
 from trainer import export  # noqa: E402
+from trainer.args import TrainerArgs  # noqa: E402
 from trainer import losses as losses_lib  # noqa: E402
 from trainer import model as model_lib  # noqa: E402
 from trainer import models  # noqa: E402
@@ -63,9 +56,7 @@ from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
 STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device_cpu')
-DEFAULT_MODEL = 'dnn'
 REPORT_FILE = 'trainer_report.json'
-DEFAULT_BATCH_SIZE = 512
 
 
 def dense_parameter_count(model: keras.Model) -> int:
@@ -431,9 +422,9 @@ def with_hyperparameters(fn_args):
   values = (getattr(fn_args, 'hyperparameters', None) or {}).get('values') or {}
   if not values:
     return fn_args, config
-  before = int(config.get('batch_size', DEFAULT_BATCH_SIZE))
+  before = int(config.get('batch_size', TrainerArgs.batch_size))
   config = apply_hyperparameters(config, values)
-  after = int(config.get('batch_size', DEFAULT_BATCH_SIZE))
+  after = int(config.get('batch_size', TrainerArgs.batch_size))
   return attr.evolve(fn_args, custom_config=config,
                      train_steps=max(1, round(fn_args.train_steps * before / after)),
                      eval_steps=max(1, -(-fn_args.eval_steps * before // after))), config
@@ -442,23 +433,20 @@ def with_hyperparameters(fn_args):
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """TFX Trainer entry point."""
   fn_args, config = with_hyperparameters(fn_args)
-  if 'feature_spec' not in config:
-    raise ValueError('Trainer needs custom_config["feature_spec"]')
-  spec = fs.from_dict(config['feature_spec'])
-  batch_size = int(config.get('batch_size', DEFAULT_BATCH_SIZE))
-  epochs = int(config.get('epochs', 10))
-  patience = int(config.get('patience', 2))
-  name = config.get('model') or DEFAULT_MODEL
-  model_config = models.model_config(name, config.get('model_config'))
-  heads = models.from_dict(core.HeadConfig, config.get('heads'), 'heads')
-  loss = models.from_dict(losses_lib.LossConfig, config.get('loss'), 'loss')
+  args = TrainerArgs.from_custom_config(config)
+  spec = fs.from_dict(args.feature_spec)
+  batch_size, epochs, patience = args.batch_size, args.epochs, args.patience
+  name = args.model
+  model_config = models.model_config(name, args.model_config)
+  heads = models.from_dict(core.HeadConfig, args.heads, 'heads')
+  loss = models.from_dict(losses_lib.LossConfig, args.loss, 'loss')
   opt = optimization.with_training_steps(
-      models.from_dict(optimization.OptimizerConfig, config.get('optimizer'), 'optimizer'),
+      models.from_dict(optimization.OptimizerConfig, args.optimizer, 'optimizer'),
       fn_args.train_steps)
   _, tasks = core.task_layout(spec, heads.tasks)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path
                                              or fn_args.transform_output)
-  seed = int(config.get('seed', 0))
+  seed = args.seed
   seed_everything(seed)
   primary = transformed_name(spec.primary_label.name)
   counts = count_records(fn_args.train_files,
@@ -484,7 +472,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                    if loss.class_balance_beta else None)
   optimization.set_mixed_precision(opt.mixed_precision)
   try:
-    strategy = distribution_strategy(config.get('distribution_strategy', 'default'))
+    strategy = distribution_strategy(args.distribution_strategy)
     with strategy.scope():
       model = models.build(name, spec, model_lib.cardinalities(spec, tf_transform_output),
                            model_config, heads, loss, opt, class_weights)

@@ -37,6 +37,7 @@ import attr
 import keras_tuner as kt
 
 from trainer import models, optimization, task
+from trainer.args import TrainerArgs
 
 OBJECTIVE = 'val_auc'
 
@@ -60,7 +61,7 @@ def _configured(config: Dict[str, Any]) -> Dict[str, Any]:
   """Every :data:`SPACE` path's value as ``config`` sets it (its model's and the
   optimiser's defaults where it does not); paths the model does not have, or that the
   config leaves unset (None: that mechanism is off), are absent."""
-  name = config.get('model') or task.DEFAULT_MODEL
+  name = config.get('model') or TrainerArgs.model
   sections = {
       'model_config': dataclasses.asdict(models.model_config(name,
                                                              config.get('model_config'))),
@@ -70,7 +71,7 @@ def _configured(config: Dict[str, Any]) -> Dict[str, Any]:
   out = {}
   for path, _, _ in SPACE:
     if '.' not in path:
-      out[path] = config.get(path, task.DEFAULT_BATCH_SIZE if path == 'batch_size' else None)
+      out[path] = config.get(path, TrainerArgs.batch_size if path == 'batch_size' else None)
       continue
     section, field = path.split('.', 1)
     if sections[section].get(field) is not None:

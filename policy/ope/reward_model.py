@@ -149,9 +149,11 @@ def _train(table, spec, config: RewardModelConfig, workdir: str, rng) -> str:
   is_eval = rng.random(table.num_rows) < config.eval_fraction
   tables = {'train': table.filter(pa.array(~is_eval)), 'eval': table.filter(pa.array(is_eval))}
   paths = local.transform_tables(tables, spec, os.path.join(workdir, 'transformed'))
-  custom = {'feature_spec': spec.to_dict(), 'batch_size': config.batch_size,
-            'epochs': config.epochs, 'patience': 2, 'model': config.model,
-            **config.trainer}
+  from trainer.args import TrainerArgs
+  custom = dataclasses.replace(
+      TrainerArgs(feature_spec=spec.to_dict(), model=config.model,
+                  batch_size=config.batch_size, epochs=config.epochs),
+      **config.trainer).to_custom_config()
   steps = max(1, int(config.passes * tables['train'].num_rows / config.batch_size))
   eval_steps = max(1, -(-tables['eval'].num_rows // config.batch_size))
   args = local.fn_args(paths, workdir, custom, steps, eval_steps)
