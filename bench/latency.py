@@ -63,6 +63,7 @@ import numpy as np  # noqa: E402
 
 from bench import serving as bench_serving  # noqa: E402
 from bench.common import DOCS, write_docs_block, write_results  # noqa: E402
+from serving import signatures as sig  # noqa: E402
 
 # Eight of the default spec's features (4 categorical, 4 numeric): the feature-count axis.
 FEW_FEATURES = ('gender', 'age_group', 'hour', 'ad_category',
@@ -94,8 +95,8 @@ def _request(exs, model_name='ctr'):
   from serving import tensors
   req = predict_pb2.PredictRequest()
   req.model_spec.name = model_name
-  tensors.from_ndarray(np.array(exs, dtype=object), out=req.inputs['examples'])
-  req.output_filter.append('probability')
+  tensors.from_ndarray(np.array(exs, dtype=object), out=req.inputs[sig.EXAMPLES])
+  req.output_filter.append(sig.PROBABILITY)
   return req
 
 
@@ -110,15 +111,15 @@ def parts(version_dir, exs, batches, n):
   s = Servable('ctr', 1, version_dir)
   s.load()
   try:
-    full = s.signatures['serving_default']
-    x_full, prob = full.inputs['examples'].name, full.outputs['probability']
+    full = s.signatures[sig.DEFAULT]
+    x_full, prob = full.inputs[sig.EXAMPLES].name, full.outputs[sig.PROBABILITY]
     out = {}
     for b in batches:
       req = _request(exs[:b]).SerializeToString()
-      arr = tensors.to_ndarray(predict_pb2.PredictRequest.FromString(req).inputs['examples'])
+      arr = tensors.to_ndarray(predict_pb2.PredictRequest.FromString(req).inputs[sig.EXAMPLES])
 
       def decode():
-        tensors.to_ndarray(predict_pb2.PredictRequest.FromString(req).inputs['examples'])
+        tensors.to_ndarray(predict_pb2.PredictRequest.FromString(req).inputs[sig.EXAMPLES])
 
       value = s.run_direct({x_full: arr}, [prob.name])[0]
 
@@ -126,8 +127,8 @@ def parts(version_dir, exs, batches, n):
         r = predict_pb2.PredictResponse()
         r.model_spec.name = 'ctr'
         r.model_spec.version.value = 1
-        r.model_spec.signature_name = 'serving_default'
-        tensors.from_ndarray(value, prob.dtype, r.outputs['probability'])
+        r.model_spec.signature_name = sig.DEFAULT
+        tensors.from_ndarray(value, prob.dtype, r.outputs[sig.PROBABILITY])
         return r.SerializeToString()
 
       out[b] = {'decode': _median_ms(decode, n),

@@ -34,6 +34,7 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 import numpy as np  # noqa: E402
 
 from bench.common import write_results  # noqa: E402
+from serving import signatures as sig  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), 'shared', 'data')
@@ -102,14 +103,26 @@ def _label(table, label):
   return label.values(table.column(label.column).to_numpy()).astype(np.float64)
 
 
+def served_probabilities(saved_model_dir, table, spec, batch: int = 4096) -> np.ndarray:
+  """The primary probability of every row of ``table`` from the exported model's
+  default signature (the Transform graph inside it, as served)."""
+  import tensorflow as tf
+  from transform import local
+  serve = tf.saved_model.load(saved_model_dir).signatures[sig.DEFAULT]
+  examples = local.serialize_examples(table, spec)
+  out = [serve(**{sig.EXAMPLES: tf.constant(examples[i:i + batch])})[sig.PROBABILITY].numpy()
+         for i in range(0, len(examples), batch)]
+  return np.concatenate(out).ravel()
+
+
 def latency(signature, examples, batch, repeats):
   import tensorflow as tf
-  batch_examples = tf.constant(examples[:batch])
-  signature(examples=batch_examples)  # warm-up
+  batch_examples = {sig.EXAMPLES: tf.constant(examples[:batch])}
+  signature(**batch_examples)  # warm-up
   times = []
   for _ in range(repeats):
     s = time.perf_counter()
-    signature(examples=batch_examples)
+    signature(**batch_examples)
     times.append((time.perf_counter() - s) * 1e3)
   return times
 
@@ -140,14 +153,10 @@ def run_model(name, spec, tables, paths, workdir, train):
   run_s = time.time() - t
   with open(os.path.join(fn_args.model_run_dir, task.REPORT_FILE)) as f:
     report = json.load(f)
-  loaded = tf.saved_model.load(fn_args.serving_model_dir)
-  serve = loaded.signatures['serving_default']
-  examples = local.serialize_examples(tables['test'], spec)
-  probs = []
-  for i in range(0, len(examples), 4096):
-    probs.append(serve(examples=tf.constant(examples[i:i + 4096]))['probability'].numpy())
-  p = np.concatenate(probs).ravel()
+  p = served_probabilities(fn_args.serving_model_dir, tables['test'], spec)
   y = _label(tables['test'], spec.primary_label)
+  serve = tf.saved_model.load(fn_args.serving_model_dir).signatures[sig.DEFAULT]
+  examples = local.serialize_examples(tables['test'], spec)
   lat = {1: latency(serve, examples, 1, 200), 256: latency(serve, examples, 256, 30)}
   return {'quality': quality(y, p), 'report': report, 'latency_ms': lat, 'run_fn_s': run_s}
 

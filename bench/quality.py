@@ -184,16 +184,6 @@ def splits(dataset, table, seeds, folds, cv=False, skip=()):
     yield f'seed={s}', bench_models.split(t, seed=s)
 
 
-def _serve(saved_model_dir, table, spec):
-  import tensorflow as tf
-  from transform import local
-  serve = tf.saved_model.load(saved_model_dir).signatures['serving_default']
-  examples = local.serialize_examples(table, spec)
-  out = [serve(examples=tf.constant(examples[i:i + 4096]))['probability'].numpy()
-         for i in range(0, len(examples), 4096)]
-  return np.concatenate(out).ravel()
-
-
 def trainer_args(name, spec, tables, paths, folder, train, extra=None):
   """The ``FnArgs`` of a run_fn training of model ``name`` on ``paths`` (its transformed
   splits): :data:`TRAINING`'s budget (``passes`` over ``tables['train']``), the model's
@@ -232,7 +222,7 @@ def run_trainer(name, spec, tables, paths, workdir, train, extra=None,
   out = {'seconds': seconds, 'report': report,
          'examples_per_s': report['train_examples_per_second']}
   for split in ('eval', 'test'):
-    p = _serve(fn_args.serving_model_dir, tables[split], spec)
+    p = bench_models.served_probabilities(fn_args.serving_model_dir, tables[split], spec)
     out[split] = p
     out[f'{split}_raw'] = _uncalibrated(p, entry)
   return out

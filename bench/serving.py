@@ -38,6 +38,7 @@ onednn_off_before_tensorflow()
 import numpy as np  # noqa: E402
 
 from bench.common import write_results  # noqa: E402
+from serving import signatures as sig  # noqa: E402
 
 MODEL = 'ctr'
 
@@ -68,7 +69,7 @@ def examples(version_dir: str, n: int) -> list:
   from datagen import synthetic
   from serving.batch import signature_defs
   from serving.client import make_example
-  raw = signature_defs(version_dir)['predict_raw']
+  raw = signature_defs(version_dir)[sig.PREDICT_RAW]
   types = {k: v.dtype for k, v in raw.inputs.items()}
   table = synthetic.generate(n, seed=3)
   return [make_example({k: r[k] for k in types}, types) for r in table.to_pylist()]
@@ -121,8 +122,8 @@ def _grpc_worker(port, batch, n, start, q, ready):
       grpc.insecure_channel(f'127.0.0.1:{port}'))
   req = predict_pb2.PredictRequest()
   req.model_spec.name = MODEL
-  tensors.from_ndarray(exs, out=req.inputs['examples'])
-  req.output_filter.append('probability')
+  tensors.from_ndarray(exs, out=req.inputs[sig.EXAMPLES])
+  req.output_filter.append(sig.PROBABILITY)
   _timed(lambda: stub.Predict(req, timeout=60), n, start, q, ready)
 
 
@@ -207,14 +208,14 @@ class Server:
 
 def in_process(version_dir, exs, batch, n):
   import tensorflow as tf
-  fn = tf.saved_model.load(version_dir).signatures['serving_default']
+  fn = tf.saved_model.load(version_dir).signatures[sig.DEFAULT]
   x = tf.constant(exs[:batch])
   for _ in range(5):
-    fn(examples=x)
+    fn(**{sig.EXAMPLES: x})
   lat = []
   for _ in range(n):
     t = time.perf_counter()
-    fn(examples=x)['probability'].numpy()
+    fn(**{sig.EXAMPLES: x})[sig.PROBABILITY].numpy()
     lat.append(time.perf_counter() - t)
   lat = np.array(lat) * 1e3
   return {'p50_ms': float(np.percentile(lat, 50)), 'p99_ms': float(np.percentile(lat, 99)),

@@ -32,6 +32,7 @@ import grpc
 import numpy as np
 
 from bench import serving as bs
+from serving import signatures as sig
 
 
 def _hammer(call, seconds: float, threads: int = 8) -> tuple:
@@ -65,8 +66,8 @@ def _grpc_call(port: int, exs: list):
       req = predict_pb2.PredictRequest()
       req.model_spec.name = bs.MODEL
       tensors.from_ndarray(np.array(exs[i * 8:i * 8 + 64], dtype=object),
-                           out=req.inputs['examples'])
-      req.output_filter.append('probability')
+                           out=req.inputs[sig.EXAMPLES])
+      req.output_filter.append(sig.PROBABILITY)
       requests[i] = req
     stubs[i].Predict(requests[i], timeout=60)
   return call
@@ -103,9 +104,9 @@ def main(argv=None) -> None:
     from serving.servable import Servable
     s = Servable(bs.MODEL, 1, latest_version_dir(base))
     s.load()
-    sig = s.signatures['serving_default']
-    fn = s.session.make_callable([sig.outputs['probability'].name],
-                                 feed_list=[sig.inputs['examples'].name])
+    signature = s.signatures[sig.DEFAULT]
+    fn = s.session.make_callable([signature.outputs[sig.PROBABILITY].name],
+                                 feed_list=[signature.inputs[sig.EXAMPLES].name])
     sizes = (1, 7, 64, 128, 256, 512)
 
     def call(i):

@@ -33,17 +33,17 @@ def score(model_dir: str, baseline_dir: str, split_uri: str, spec) -> Dict[str, 
   import tensorflow as tf
   from pipeline import evaluation
   from trainer import gbdt
-  from trainer.export import OUTPUT_KEY
+  from serving import signatures as sig
   from transform import examples
-  serve = tf.saved_model.load(model_dir).signatures['serving_default']
+  serve = tf.saved_model.load(model_dir).signatures[sig.DEFAULT]
   baseline = gbdt.GbdtModel.load(baseline_dir)
   label = spec.primary_label
   names = gbdt.feature_columns(spec) + [label.column]
   candidate, frames = [], []
   for records in examples.serialized(split_uri):
     for i in range(0, len(records), SCORE_BATCH):
-      out = serve(examples=tf.constant(records[i:i + SCORE_BATCH]))
-      candidate.append(out[OUTPUT_KEY].numpy().reshape(-1))
+      out = serve(**{sig.EXAMPLES: tf.constant(records[i:i + SCORE_BATCH])})
+      candidate.append(out[sig.PROBABILITY].numpy().reshape(-1))
     frames.append(examples.decode(records, names))
   if not frames:
     raise ValueError(f'no rows in {split_uri}')

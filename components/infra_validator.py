@@ -34,6 +34,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
+from serving import signatures as sig
+
 BLESSED_FILE = 'INFRA_BLESSED'
 NOT_BLESSED_FILE = 'INFRA_NOT_BLESSED'
 REPORT_FILE = 'infra_validation.json'
@@ -55,8 +57,8 @@ def _warmup_records(examples: List[bytes], model_name: str) -> List[bytes]:
   import numpy as np
   request = predict_pb2.PredictRequest()
   request.model_spec.name = model_name
-  request.model_spec.signature_name = 'serving_default'
-  tensors.from_ndarray(np.array(examples, dtype=object), out=request.inputs['examples'])
+  request.model_spec.signature_name = sig.DEFAULT
+  tensors.from_ndarray(np.array(examples, dtype=object), out=request.inputs[sig.EXAMPLES])
   log = prediction_log_pb2.PredictionLog(
       predict_log=prediction_log_pb2.PredictLog(request=request))
   return [log.SerializeToString()]
@@ -120,21 +122,21 @@ def validate(model_dir: str, examples: List[bytes], model_name: str = 'candidate
                            'examples')
         if not np.all(np.isfinite(value)):
           raise ValueError(f'output {name} is not finite')
-        if name.startswith('probability') and (value.min() < 0 or value.max() > 1):
+        if name.startswith(sig.PROBABILITY) and (value.min() < 0 or value.max() > 1):
           raise ValueError(f'output {name} leaves [0, 1]: {value.min()}..{value.max()}')
         rest = np.asarray(by_rest[name], dtype=np.float64).reshape(value.shape)
         np.testing.assert_allclose(rest, value, rtol=1e-5, atol=1e-7,
                                    err_msg=f'REST and gRPC disagree on {name}')
         checks.append(name)
       signatures = grpc_client.signatures()
-      if 'classification' in signatures:
+      if sig.CLASSIFICATION in signatures:
         scores = grpc_client.classify(examples[:4])
         if not all(abs(sum(s.values()) - 1) < 1e-5 for s in scores):
           raise ValueError('Classify scores do not sum to 1')
         checks.append('classify')
-      if 'regression' in signatures:
+      if sig.REGRESSION in signatures:
         values = grpc_client.regress(examples[:4])
-        np.testing.assert_allclose(values, np.asarray(by_grpc['probability']).ravel()[:4],
+        np.testing.assert_allclose(values, np.asarray(by_grpc[sig.PROBABILITY]).ravel()[:4],
                                    rtol=1e-5, err_msg='Regress disagrees with Predict')
         checks.append('regress')
       report.update(blessed=True, checked=checks, reason='ok')

@@ -46,9 +46,10 @@ from typing import Dict, List, Optional  # noqa: E402
 import tensorflow_model_analysis as tfma  # noqa: E402
 
 from pipeline import metrics as custom_metrics  # noqa: E402
+from serving import signatures as sig  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 
-PRIMARY_OUTPUT = 'probability'
+PRIMARY_OUTPUT = sig.PROBABILITY
 CANDIDATE = 'candidate'
 GBDT_BASELINE = 'gbdt'
 ECE_GATE_METRIC = 'ece_10_width'
@@ -95,7 +96,7 @@ def outputs(spec: fs.FeatureSpec, tasks: str = 'auto') -> List[Output]:
   from trainer.models.core import task_layout  # the Trainer's own layout, not a copy
   _, layout = task_layout(spec, tasks)
   out = [Output(PRIMARY_OUTPUT, layout[0].target)]
-  out += [Output(f'{PRIMARY_OUTPUT}_{t.key}', t.target, t.given) for t in layout[1:]]
+  out += [Output(sig.probability(t.key), t.target, t.given) for t in layout[1:]]
   return out
 
 
@@ -168,14 +169,14 @@ def eval_config(spec: fs.FeatureSpec, gates: Gates = Gates(),
   if len(outs) == 1:
     # TFMA unwraps a one-key prediction dict into its array: name the key instead.
     model = tfma.ModelSpec(
-        signature_name='serving_default',
-        preprocessing_function_names=['transform_features'],
+        signature_name=sig.DEFAULT,
+        preprocessing_function_names=[sig.TRANSFORM_FEATURES],
         prediction_key=PRIMARY_OUTPUT, label_key=outs[0].label)
     specs = [tfma.MetricsSpec(metrics=primary)]
   else:
     model = tfma.ModelSpec(
-        signature_name='serving_default',
-        preprocessing_function_names=['transform_features'],
+        signature_name=sig.DEFAULT,
+        preprocessing_function_names=[sig.TRANSFORM_FEATURES],
         label_keys={o.key: o.label for o in outs},
         example_weight_keys={o.key: o.given for o in outs if o.given})
     specs = [tfma.MetricsSpec(output_names=[PRIMARY_OUTPUT], metrics=primary)]
@@ -196,8 +197,8 @@ def eval_config(spec: fs.FeatureSpec, gates: Gates = Gates(),
 # The GbdtEvaluator's frame (components.gbdt_evaluator): one row per test example, the
 # primary label and each model's probability of it.
 GBDT_LABEL_COLUMN = 'label'
-GBDT_PREDICTION_COLUMNS = {CANDIDATE: 'probability_candidate',
-                           GBDT_BASELINE: 'probability_gbdt'}
+GBDT_PREDICTION_COLUMNS = {CANDIDATE: sig.probability(CANDIDATE),
+                           GBDT_BASELINE: sig.probability(GBDT_BASELINE)}
 
 
 def gbdt_eval_config() -> tfma.EvalConfig:

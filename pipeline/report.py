@@ -23,6 +23,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from pipeline import evaluation
+from serving import signatures as sig
 
 SLICE_COLUMNS = ('example_count', 'auc', 'gauc', 'logloss', 'calibration', 'ece_10_width')
 
@@ -206,8 +207,9 @@ def _html(model: str, stamp: str, content: Dict[str, object]) -> str:
   base_html = (_table(baselines, ['model', 'auc', 'logloss', 'auc_pr', 'brier',
                                   'calibration', 'ece_10_width', 'source'])
                if baselines else '<p>No baseline results were given for this run.</p>')
-  cvr_note = ('<p>CVR (<code>probability_cvr</code>) is measured on clicked rows only.</p>'
-              if 'probability_cvr' in outputs else '')
+  cvr = sig.probability('cvr')
+  cvr_note = (f'<p>CVR (<code>{cvr}</code>) is measured on clicked rows only.</p>'
+              if cvr in outputs else '')
   style = ('body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:'
            'collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:'
            'right}th{background:#f3f3f3}td:first-child{text-align:left}')

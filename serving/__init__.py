@@ -12,6 +12,7 @@ the deployment files for the real ``tensorflow/serving`` image.
 | ``grpc_server.py``, ``rest_server.py`` | the two front ends |
 | ``json_codec.py`` | TF Serving's REST JSON formats |
 | ``tensors.py`` | ``TensorProto`` <-> NumPy |
+| ``signatures.py`` | the exported model's signature, input and output names (no imports) |
 | ``metrics.py`` | Prometheus metrics under TF Serving's names |
 | ``config.py`` | ``models.config``, batching and monitoring config files |
 | ``errors.py`` | status codes, messages, HTTP mapping |

@@ -15,6 +15,8 @@ import os
 import sys
 from typing import List, Optional
 
+from serving import signatures as sig
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Before TensorFlow is imported: TF 2.16's oneDNN CPU kernels corrupt the heap when one
 # graph with Keras attention (Einsum / batch matmul) runs concurrently at varying batch
@@ -92,7 +94,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   p.add_argument('--protocol', choices=['grpc', 'rest'], default='grpc')
   p.add_argument('--version', type=int, default=None)
   p.add_argument('--label', default=None)
-  p.add_argument('--signature', default='serving_default')
+  p.add_argument('--signature', default=sig.DEFAULT)
   p.add_argument('--key', default='row_id',
                  help='field that identifies a row; copied to the output, never sent as a '
                       'feature (default row_id; the line number when absent)')

@@ -26,9 +26,8 @@ from tfx_bsl.public.beam import run_inference
 from tfx_bsl.public.proto import model_spec_pb2
 
 from serving import json_codec, tensors
-from serving.client import RAW_SIGNATURE, make_example
-
-DEFAULT_SIGNATURE = 'serving_default'
+from serving import signatures as sig
+from serving.client import make_example
 
 
 def latest_version_dir(model_dir: str) -> str:
@@ -106,14 +105,14 @@ def _format(element, output_filter: Optional[List[str]], key_name: str) -> str:
 
 
 def score(model_dir: str, input_path: str, output_path: str, key: str = 'row_id',
-          signature: str = DEFAULT_SIGNATURE, output_filter: Optional[List[str]] = None,
+          signature: str = sig.DEFAULT, output_filter: Optional[List[str]] = None,
           beam_args: Optional[List[str]] = None) -> str:
   """Scores every row; returns the output file's path."""
   version_dir = latest_version_dir(model_dir)
   sigs = signature_defs(version_dir)
   if signature not in sigs:
     raise ValueError(f'signature {signature!r} not in {version_dir}: {sorted(sigs)}')
-  raw = sigs.get(RAW_SIGNATURE)
+  raw = sigs.get(sig.PREDICT_RAW)
   types = {k: v.dtype for k, v in raw.inputs.items()} if raw else {}
   spec = model_spec_pb2.InferenceSpecType(saved_model_spec=model_spec_pb2.SavedModelSpec(
       model_path=version_dir, signature_name=[signature], tag=['serve']))
@@ -144,7 +143,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
   p.add_argument('--key', default='row_id',
                  help='column that identifies a row (default row_id; the row position when '
                       'the file has no such column)')
-  p.add_argument('--signature', default=DEFAULT_SIGNATURE)
+  p.add_argument('--signature', default=sig.DEFAULT)
   p.add_argument('--output-filter', action='append', default=[])
   p.add_argument('--beam-arg', action='append', default=[],
                  help='a Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2')

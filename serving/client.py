@@ -33,11 +33,10 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      regression_pb2)
 
 from serving import json_codec, tensors
+from serving import signatures as sig
 from serving.errors import HTTP_STATUS, Code, ServingError, invalid_argument
 
 Row = Mapping[str, object]
-RAW_SIGNATURE = 'predict_raw'
-DEFAULT_SIGNATURE = 'serving_default'
 MAX_MESSAGE_BYTES = 2 ** 31 - 1
 
 
@@ -79,7 +78,7 @@ class PredictionClient:
 
   def __init__(self, target: str, model: str, protocol: str = 'grpc',
                version: Optional[int] = None, label: Optional[str] = None,
-               signature: str = DEFAULT_SIGNATURE, timeout: float = 30.0):
+               signature: str = sig.DEFAULT, timeout: float = 30.0):
     if protocol not in ('grpc', 'rest'):
       raise ValueError(f'protocol must be grpc or rest, got {protocol!r}')
     if version is not None and label is not None:
@@ -170,7 +169,7 @@ class PredictionClient:
   def feature_types(self) -> Dict[str, int]:
     """Raw feature name -> DataType, from the ``predict_raw`` signature ({} without one)."""
     if self._types is None:
-      raw = self.signatures().get(RAW_SIGNATURE)
+      raw = self.signatures().get(sig.PREDICT_RAW)
       self._types = {k: v.dtype for k, v in raw.inputs.items()} if raw else {}
     return self._types
 

@@ -12,23 +12,26 @@ from __future__ import annotations
 from typing import List, Tuple
 
 import numpy as np
+import tensorflow as tf
 from google.protobuf import any_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      inference_pb2, model_pb2, predict_pb2,
                                      regression_pb2)
 
 from serving import errors, tensors
+from serving import signatures as sig
 from serving.servable import Servable
 
-DEFAULT_SIGNATURE = 'serving_default'
-PREDICT_METHOD = 'tensorflow/serving/predict'
-CLASSIFY_METHOD = 'tensorflow/serving/classify'
-REGRESS_METHOD = 'tensorflow/serving/regress'
-CLASSIFY_INPUTS = 'inputs'
-CLASSIFY_CLASSES = 'classes'
-CLASSIFY_SCORES = 'scores'
-REGRESS_INPUTS = 'inputs'
-REGRESS_OUTPUTS = 'outputs'
+# TensorFlow's names for the signatures' methods and for the Classify and Regress
+# signatures' inputs and outputs.
+PREDICT_METHOD = tf.saved_model.PREDICT_METHOD_NAME
+CLASSIFY_METHOD = tf.saved_model.CLASSIFY_METHOD_NAME
+REGRESS_METHOD = tf.saved_model.REGRESS_METHOD_NAME
+CLASSIFY_INPUTS = tf.saved_model.CLASSIFY_INPUTS
+CLASSIFY_CLASSES = tf.saved_model.CLASSIFY_OUTPUT_CLASSES
+CLASSIFY_SCORES = tf.saved_model.CLASSIFY_OUTPUT_SCORES
+REGRESS_INPUTS = tf.saved_model.REGRESS_INPUTS
+REGRESS_OUTPUTS = tf.saved_model.REGRESS_OUTPUTS
 SIGNATURE_DEF_FIELD = 'signature_def'
 
 
@@ -45,7 +48,7 @@ def fill_model_spec(spec: model_pb2.ModelSpec, servable: Servable, signature_nam
 
 # --------------------------------------------------------------------------- Predict
 def predict(servable: Servable, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-  name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+  name = request.model_spec.signature_name or sig.DEFAULT
   signature = servable.signatures.get(name)
   if signature is None:
     raise errors.failed_precondition(f'Serving signature key "{name}" not found.')
@@ -131,7 +134,7 @@ def serialized_examples(request_input) -> np.ndarray:
 
 
 def _signature_for(servable: Servable, spec: model_pb2.ModelSpec, method: str, what: str):
-  name = spec.signature_name or DEFAULT_SIGNATURE
+  name = spec.signature_name or sig.DEFAULT
   signature = servable.signatures.get(name)
   if signature is None:
     raise errors.invalid_argument(f'No signature was found with the name: {name}')
@@ -246,7 +249,7 @@ def multi_inference(servable: Servable, request: inference_pb2.MultiInferenceReq
     if task.model_spec.name != request.tasks[0].model_spec.name:
       raise errors.invalid_argument(
           'All ModelSpecs in a MultiInferenceRequest must access the same model name.')
-    name = task.model_spec.signature_name or DEFAULT_SIGNATURE
+    name = task.model_spec.signature_name or sig.DEFAULT
     if name in seen:
       raise errors.invalid_argument(f'Duplicate evaluation of signature: {name}')
     seen.add(name)

@@ -27,6 +27,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_pb2)
 
 from serving import inference, json_codec
+from serving import signatures as sig
 from serving.core import ServerCore
 from serving.errors import ServingError, invalid_argument
 
@@ -98,7 +99,7 @@ class RestApi:
 
   def _predict(self, spec, body: bytes) -> str:
     doc = json_codec.parse(body)
-    name = json_codec.signature_name(doc) or inference.DEFAULT_SIGNATURE
+    name = json_codec.signature_name(doc) or sig.DEFAULT
 
     def run(servable):
       signature = servable.signatures.get(name)

@@ -26,7 +26,8 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from trainer.export import set_signature_methods, CLASSIFY_METHOD, REGRESS_METHOD  # noqa: E402
+from serving import signatures as sig  # noqa: E402
+from trainer.export import SIGNATURE_METHODS, set_signature_methods  # noqa: E402
 
 TOY = 'toy'
 
@@ -55,28 +56,30 @@ def write_toy_model(path: str, version: int) -> str:
     x = tf.io.parse_example(serialized, feature_spec)['x']
     return tf.reduce_sum(x, axis=1) + module.v
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, name=tf.saved_model.CLASSIFY_INPUTS)])
   def classify(serialized):
     p = tf.sigmoid(score(serialized))
     n = tf.shape(p)[0]
-    return {'classes': tf.tile(tf.constant([[b'no', b'yes']]), tf.stack([n, 1])),
-            'scores': tf.stack([1.0 - p, p], axis=1)}
+    return {tf.saved_model.CLASSIFY_OUTPUT_CLASSES:
+            tf.tile(tf.constant([[b'no', b'yes']]), tf.stack([n, 1])),
+            tf.saved_model.CLASSIFY_OUTPUT_SCORES: tf.stack([1.0 - p, p], axis=1)}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, name=tf.saved_model.REGRESS_INPUTS)])
   def regress(serialized):
-    return {'outputs': score(serialized)}
+    return {tf.saved_model.REGRESS_OUTPUTS: score(serialized)}
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name='n')])
   def ints(n):
     return {'doubled': n * 2}
 
   tf.saved_model.save(module, path, signatures={
-      'serving_default': predict.get_concrete_function(),
-      'classification': classify.get_concrete_function(),
-      'regression': regress.get_concrete_function(),
+      sig.DEFAULT: predict.get_concrete_function(),
+      sig.CLASSIFICATION: classify.get_concrete_function(),
+      sig.REGRESSION: regress.get_concrete_function(),
       'ints': ints.get_concrete_function()})
-  set_signature_methods(path, {'classification': CLASSIFY_METHOD,
-                               'regression': REGRESS_METHOD})
+  set_signature_methods(path, SIGNATURE_METHODS)
   return path
 
 

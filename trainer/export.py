@@ -38,17 +38,16 @@ from typing import Dict, List, Optional  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from serving import signatures as sig  # noqa: E402
 from trainer.layers.calibration import Calibrator  # noqa: E402
 from trainer.models.core import Task  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
-OUTPUT_KEY = 'probability'
-CLASSIFY_METHOD = 'tensorflow/serving/classify'
-REGRESS_METHOD = 'tensorflow/serving/regress'
 # Signatures whose method name is set after saving (tf.saved_model.save writes every
 # signature as a predict signature).
-SIGNATURE_METHODS = {'classification': CLASSIFY_METHOD, 'regression': REGRESS_METHOD}
+SIGNATURE_METHODS = {sig.CLASSIFICATION: tf.saved_model.CLASSIFY_METHOD_NAME,
+                     sig.REGRESSION: tf.saved_model.REGRESS_METHOD_NAME}
 
 
 def serving_model(core: keras.Model, tasks: List[Task],
@@ -61,12 +60,12 @@ def serving_model(core: keras.Model, tasks: List[Task],
       probs[t.key] = calibrators[t.key].layer(t.key)(logits[t.key])
   if 'ctcvr' in logits and 'ctcvr' not in probs:  # ESMM: the product of calibrated heads
     probs['ctcvr'] = keras.layers.Multiply(name='ctcvr')([probs['ctr'], probs['cvr']])
-  outputs = {OUTPUT_KEY: keras.layers.Activation('linear', name=OUTPUT_KEY)(
+  outputs = {sig.PROBABILITY: keras.layers.Activation('linear', name=sig.PROBABILITY)(
       probs[tasks[0].key])}
   if len(tasks) > 1:
     for t in tasks:
-      outputs[f'{OUTPUT_KEY}_{t.key}'] = keras.layers.Activation(
-          'linear', name=f'{OUTPUT_KEY}_{t.key}')(probs[t.key])
+      outputs[sig.probability(t.key)] = keras.layers.Activation(
+          'linear', name=sig.probability(t.key))(probs[t.key])
   return keras.Model(core.input, outputs, name=f'{core.name}_serving')
 
 
@@ -121,11 +120,11 @@ def export_serving_model(model: keras.Model, tf_transform_output, spec: fs.Featu
     transformed = module.tft_layer(raw)
     return module.model({k: v for k, v in transformed.items() if k in inputs})
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=sig.EXAMPLES)])
   def serve_examples(serialized):
     return predict_transformed(tf.io.parse_example(serialized, serving_spec))
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=sig.EXAMPLES)])
   def transform_features(serialized):
     return module.tft_layer(tf.io.parse_example(serialized, full_spec))
 
@@ -137,32 +136,36 @@ def export_serving_model(model: keras.Model, tf_transform_output, spec: fs.Featu
     return predict_transformed({k: _as_raw_feature(features[k], serving_spec[k])
                                 for k in serving_spec})
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, name=tf.saved_model.CLASSIFY_INPUTS)])
   def classify(serialized):
-    p = tf.reshape(serve_examples(serialized)[OUTPUT_KEY], [-1])
+    p = tf.reshape(serve_examples(serialized)[sig.PROBABILITY], [-1])
     classes = tf.tile(tf.constant([[b'0', b'1']]), tf.stack([tf.shape(p)[0], 1]))
-    return {'classes': classes, 'scores': tf.stack([1.0 - p, p], axis=1)}
+    return {tf.saved_model.CLASSIFY_OUTPUT_CLASSES: classes,
+            tf.saved_model.CLASSIFY_OUTPUT_SCORES: tf.stack([1.0 - p, p], axis=1)}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='inputs')])
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.string, name=tf.saved_model.REGRESS_INPUTS)])
   def regress(serialized):
-    return {'outputs': tf.reshape(serve_examples(serialized)[OUTPUT_KEY], [-1])}
+    return {tf.saved_model.REGRESS_OUTPUTS:
+            tf.reshape(serve_examples(serialized)[sig.PROBABILITY], [-1])}
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=sig.EXAMPLES)])
   def last_hidden(serialized):
     transformed = module.tft_layer(tf.io.parse_example(serialized, serving_spec))
     features = {k: v for k, v in transformed.items() if k in inputs}
-    return {'last_hidden': module.hidden(features),
-            OUTPUT_KEY: module.model(features)[OUTPUT_KEY]}
+    return {sig.HIDDEN: module.hidden(features),
+            sig.PROBABILITY: module.model(features)[sig.PROBABILITY]}
 
   signatures = {
-      'serving_default': serve_examples.get_concrete_function(),
-      'transform_features': transform_features.get_concrete_function(),
-      'predict_raw': predict_raw.get_concrete_function(),
-      'classification': classify.get_concrete_function(),
-      'regression': regress.get_concrete_function(),
+      sig.DEFAULT: serve_examples.get_concrete_function(),
+      sig.TRANSFORM_FEATURES: transform_features.get_concrete_function(),
+      sig.PREDICT_RAW: predict_raw.get_concrete_function(),
+      sig.CLASSIFICATION: classify.get_concrete_function(),
+      sig.REGRESSION: regress.get_concrete_function(),
   }
   if hidden is not None:
-    signatures['last_hidden'] = last_hidden.get_concrete_function()
+    signatures[sig.LAST_HIDDEN] = last_hidden.get_concrete_function()
   tf.saved_model.save(module, output_dir, signatures=signatures)
   set_signature_methods(output_dir, SIGNATURE_METHODS)
 

@@ -19,6 +19,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from serving import signatures as sig
+
 
 class ArrayFeatures:
   """phi for the rows of a pool, precomputed: ``phi`` (rows, arms, d)."""
@@ -62,10 +64,10 @@ def neural(model_dir: str, table, spec, action_key: str, n_arms: int,
   import tensorflow as tf
   from transform import local
   loaded = tf.saved_model.load(model_dir)
-  if 'last_hidden' not in loaded.signatures:
+  if sig.LAST_HIDDEN not in loaded.signatures:
     raise ValueError(f'{model_dir} has no last_hidden signature (a neural model exported '
                      f'by trainer.export has one; GBDT models do not)')
-  fn = loaded.signatures['last_hidden']
+  fn = loaded.signatures[sig.LAST_HIDDEN]
   out = []
   for a in range(n_arms):
     t = table.set_column(table.schema.get_field_index(action_key), action_key,
@@ -73,7 +75,7 @@ def neural(model_dir: str, table, spec, action_key: str, n_arms: int,
     hs = []
     for lo in range(0, t.num_rows, batch_size):
       ex = local.serialize_examples(t.slice(lo, batch_size), spec)
-      hs.append(fn(examples=tf.constant(ex))['last_hidden'].numpy())
+      hs.append(fn(**{sig.EXAMPLES: tf.constant(ex)})[sig.HIDDEN].numpy())
     h = np.concatenate(hs)
     out.append(np.concatenate([np.ones((len(h), 1)), h], axis=1))
   return ArrayFeatures(np.stack(out, axis=1).astype(np.float64))

@@ -24,6 +24,7 @@ import numpy as np
 from policy.bidding import auctions as auc
 from policy.bidding import hindsight, tuning
 from policy.bidding.replay import Outcome, auction
+from serving import signatures as sig
 
 def served_pctr(client, table, request_size: int = 500) -> np.ndarray:
   """``probability`` of every row of ``table`` from the server, ``request_size`` rows per
@@ -35,7 +36,7 @@ def served_pctr(client, table, request_size: int = 500) -> np.ndarray:
   out = []
   for lo in range(0, table.num_rows, request_size):
     examples = local.serialize_examples(table.slice(lo, request_size), spec)
-    out.append(np.asarray(client.predict(examples)['probability'], np.float64).reshape(-1))
+    out.append(np.asarray(client.predict(examples)[sig.PROBABILITY], np.float64).reshape(-1))
   return np.concatenate(out)
 
 

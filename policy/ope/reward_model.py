@@ -30,6 +30,7 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 import numpy as np  # noqa: E402
 
 from policy.ope import logs as logs_lib  # noqa: E402
+from serving import signatures as sig  # noqa: E402
 
 SCORE_BLOCK = 1 << 16
 
@@ -112,7 +113,7 @@ def predict_raw(model):
   if not isinstance(model, (str, os.PathLike)):
     return model
   import tensorflow as tf
-  return tf.saved_model.load(model).signatures['predict_raw']
+  return tf.saved_model.load(model).signatures[sig.PREDICT_RAW]
 
 
 def model_features(model) -> List[str]:
@@ -137,7 +138,7 @@ def score(model, features: Dict[str, np.ndarray]) -> np.ndarray:
       if spec.dtype == tf.string:
         v = v.astype(str) if v.dtype.kind != 'S' else v
       batch[name] = tf.constant(v, dtype=spec.dtype)
-    out[s:s + SCORE_BLOCK] = fn(**batch)['probability'].numpy().ravel()
+    out[s:s + SCORE_BLOCK] = fn(**batch)[sig.PROBABILITY].numpy().ravel()
   return out
 
 
