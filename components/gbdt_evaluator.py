@@ -87,7 +87,7 @@ def GbdtEvaluator(
   from pipeline.evaluation import Gates
   from transform import feature_spec as fs
   config = json.loads(config_json)
-  spec = fs.from_dict(config['feature_spec'])
+  spec = fs.from_dict(config[fs.SPEC_KEY])
   columns = score(path_utils.serving_model_path(model.uri),
                   path_utils.serving_model_path(baseline_model.uri),
                   artifact_utils.get_split_uri([examples], split), spec)

@@ -96,7 +96,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
       statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
   transform = fixed_batch_transform.Transform(
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
-      preprocessing_fn=PREPROCESSING_FN, custom_config={'feature_spec': spec_dict},
+      preprocessing_fn=PREPROCESSING_FN, custom_config={fs.SPEC_KEY: spec_dict},
       splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']))
   trainer_args = dict(
       examples=transform.outputs['transformed_examples'],
@@ -147,7 +147,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
         examples=example_gen.outputs['examples'], model=trainer.outputs['model'],
         baseline_model=gbdt_trainer.outputs['model'], split=test_split[0],
         config_json=json.dumps({
-            'feature_spec': spec_dict,
+            fs.SPEC_KEY: spec_dict,
             'gates': {'gbdt_auc_margin': gates.gbdt_auc_margin,
                       'gbdt_max_logloss_rise': gates.gbdt_max_logloss_rise}}),
     ).with_id('GbdtEvaluator')

@@ -24,6 +24,11 @@ def test_round_trip_through_the_custom_config():
                          'seed', 'distribution_strategy', *SECTIONS}
 
 
+def test_the_spec_travels_under_the_key_every_component_uses():
+  import dataclasses
+  assert dataclasses.fields(TrainerArgs)[0].name == fs.SPEC_KEY
+
+
 def test_defaults_are_the_pipelines():
   args = TrainerArgs.from_custom_config({'feature_spec': SPEC})
   pipeline = configs.PipelineConfig()

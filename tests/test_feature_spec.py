@@ -100,6 +100,23 @@ def test_format_doc_covers_every_field():
       assert f'`{key}`' in doc
 
 
+def test_the_schema_is_the_dataclasses_own():
+  """Each field's type, default and meaning are stated once, on the dataclass; the schema
+  that validates files and documents the format is read from it."""
+  import dataclasses
+  for cls, schema in ((fs.FeatureSpec, fs.SPEC_SCHEMA), (fs.Label, fs.ITEM_SCHEMAS['labels']),
+                      (fs.Categorical, fs.ITEM_SCHEMAS['categorical']),
+                      (fs.Numeric, fs.ITEM_SCHEMAS['numeric']),
+                      (fs.SequenceFeature, fs.ITEM_SCHEMAS['sequence'])):
+    assert list(schema) == [f.name for f in dataclasses.fields(cls) if f.name != 'path']
+  assert fs.ITEM_SCHEMAS['sequence']['max_len'][1] == fs.SequenceFeature('s').max_len == 20
+  assert fs.SPEC_SCHEMA['split'][1] == fs.FeatureSpec(labels=[]).split
+  a, b = fs.FeatureSpec(labels=[]), fs.FeatureSpec(labels=[])
+  a.ignore.append('x')
+  a.split['train'] = 3            # a default container is each spec's own copy
+  assert b.ignore == [] and b.split['train'] == 8 and fs.SPEC_SCHEMA['ignore'][1] == []
+
+
 def test_embedding_dim_rule():
   assert fs.default_embedding_dim(2) == 7
   assert fs.default_embedding_dim(1) == 6

@@ -11,13 +11,17 @@ The sections (:data:`SECTIONS`) stay mappings here: each is checked by its own c
 class when a Trainer reads it (:func:`trainer.models.model_config`,
 :class:`trainer.models.core.HeadConfig`, :class:`trainer.losses.LossConfig`,
 :class:`trainer.optimization.OptimizerConfig`, :func:`trainer.gbdt.config_from_dict`).
-This module imports nothing heavy, so that configuring a run needs no TensorFlow.
+This module imports nothing heavy, so that configuring a run needs no TensorFlow. Its
+first field is named :data:`transform.feature_spec.SPEC_KEY`, as every component's
+configuration names the spec.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Dict, Optional
+
+from transform.feature_spec import SPEC_KEY
 
 # The sections of a trainer-config file (pipeline.configs.load_trainer_config), each a
 # mapping: the model's settings, the task heads, the loss, the optimiser, and the GBDT
@@ -54,7 +58,7 @@ class TrainerArgs:
 
   def __post_init__(self):
     if not isinstance(self.feature_spec, dict) or not self.feature_spec:
-      raise ValueError('the Trainer needs custom_config["feature_spec"], the feature spec '
+      raise ValueError(f'the Trainer needs custom_config["{SPEC_KEY}"], the feature spec '
                        f'as a dict; got {self.feature_spec!r:.80}')
     for name in ('batch_size', 'epochs', 'patience', 'seed'):
       value = getattr(self, name)
@@ -82,8 +86,8 @@ class TrainerArgs:
     unknown = sorted(set(config) - known)
     if unknown:
       raise ValueError(f'unknown trainer argument(s) {unknown}; known: {sorted(known)}')
-    if 'feature_spec' not in config:
-      raise ValueError('the Trainer needs custom_config["feature_spec"], the feature spec '
+    if SPEC_KEY not in config:
+      raise ValueError(f'the Trainer needs custom_config["{SPEC_KEY}"], the feature spec '
                        'as a dict')
     for name in SECTIONS:
       if config.get(name) is None:

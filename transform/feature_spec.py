@@ -1,42 +1,24 @@
 """The declarative feature spec: one YAML (or JSON) file describes a dataset.
 
-A new dataset is a spec plus a folder of CSV or Parquet files; no code changes. Format::
+A new dataset is a spec plus a folder of CSV or Parquet files; no code changes. For
+example::
 
-    name: default                      # a short name for the dataset
-    labels:                            # one or more; the first is the primary task
-      - name: clicked                  # name of the label the model predicts
-        column: clicked                # raw column (defaults to name)
-        threshold: null                # if set, label = column >= threshold
-    categorical:
-      - name: gender                   # raw column, read as a string
-        min_frequency: 1               # vocabulary frequency threshold
-        vocab_size: null               # keep only the top-k values
-        oov_buckets: 1                 # out-of-vocabulary buckets
-        hash_buckets: null             # if set: hash instead of a vocabulary
-        embedding_dim: null            # null: derived from the vocabulary size
-    numeric:
-      - name: l_feat_0
-        log: true                      # log1p(max(x, 0)) before the z-score
-        default: 0.0                   # value of a missing cell
-    sequence:
-      - name: seq
-        max_len: 20                    # padded or truncated to this length
-        separator: " "                 # tokens inside the cell
-        min_frequency: 1
-        vocab_size: null
-        oov_buckets: 1
-        embedding_dim: null
-        target: ad_category            # tokens are values of this categorical field
+    name: default
+    labels: [clicked]                  # the first label is the primary task
+    categorical: [gender, hour, {name: user_id, min_frequency: 2}]
+    numeric: [{name: l_feat_0, log: true}]
+    sequence: [{name: seq, max_len: 20, target: ad_category}]
     ignore: [event_time, true_ctr]     # present in the data, never a feature
-    slice_keys: [hour, gender]         # Evaluator slices (each must be a feature)
-    split: {train: 8, eval: 1, test: 1}   # hash-bucket ratio of ExampleGen's splits
-    split_key: null                    # column to hash for the split (null: whole row)
-    action_key: action                 # logged action (a categorical feature) ...
-    propensity_key: propensity         # ... and its logging propensity: off-policy evaluation
+    slice_keys: [hour, gender]
+    action_key: action                 # logged action and its propensity: off-policy
+    propensity_key: propensity         # evaluation of the candidate's policy
 
-Columns of the data that the spec does not name are not read as features. The
-schema of this file is :data:`SPEC_SCHEMA` (documented field by field there) and every
-error names the offending field.
+Each field's type, default and meaning is stated once, on the dataclasses below
+(:class:`FeatureSpec`, :class:`Label`, :class:`Categorical`, :class:`Numeric`,
+:class:`SequenceFeature`); :data:`SPEC_SCHEMA`, :data:`ITEM_SCHEMAS` and
+docs/FEATURE_SPEC.md (:func:`format_document`) are generated from them. Columns of the
+data that the spec does not name are not read as features, and every error names the
+offending field.
 """
 
 from __future__ import annotations
@@ -48,71 +30,48 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+# The key under which a component's configuration carries the spec as a dict
+# (``FeatureSpec.to_dict()``): Transform's and the Trainers' ``custom_config``, the
+# GbdtEvaluator's ``config_json``.
+SPEC_KEY = 'feature_spec'
+
 
 class SpecError(ValueError):
   """A feature spec that cannot be used, with the reason and the offending field."""
 
 
-# field -> (type, default, description): the single source of truth for the format.
-_LABEL_FIELDS = {
-    'name': (str, None, 'name of the label the model predicts (required)'),
-    'column': (str, None, 'raw column holding it; defaults to name'),
-    'threshold': (float, None, 'if set, the label is 1 where column >= threshold'),
-}
-_CATEGORICAL_FIELDS = {
-    'name': (str, None, 'raw column, read as a string (required)'),
-    'min_frequency': (int, 1, 'drop values seen fewer times than this from the vocabulary'),
-    'vocab_size': (int, None, 'keep only the most frequent values'),
-    'oov_buckets': (int, 1, 'buckets for values outside the vocabulary'),
-    'hash_buckets': (int, None, 'hash into this many buckets instead of a vocabulary'),
-    'embedding_dim': (int, None, 'embedding width; derived from cardinality when null'),
-}
-_NUMERIC_FIELDS = {
-    'name': (str, None, 'raw column (required)'),
-    'log': (bool, False, 'apply log1p(max(x, 0)) before the z-score'),
-    'default': (float, 0.0, 'value used for a missing cell'),
-}
-_SEQUENCE_FIELDS = {
-    'name': (str, None, 'raw column holding separated tokens (required)'),
-    'max_len': (int, 20, 'padded or truncated to this many tokens (most recent first)'),
-    'separator': (str, ' ', 'token separator inside a cell'),
-    'min_frequency': (int, 1, 'vocabulary frequency threshold'),
-    'vocab_size': (int, None, 'keep only the most frequent tokens'),
-    'oov_buckets': (int, 1, 'buckets for tokens outside the vocabulary'),
-    'embedding_dim': (int, None, 'embedding width; derived from cardinality when null'),
-    'target': (str, None, 'categorical feature whose values the tokens are (e.g. the '
-               'candidate ad\'s category): the sequence then uses its vocabulary (or '
-               'hashing) and embedding table, target attention reads the sequence '
-               'against it, and the count of tokens equal to it is a feature of both the '
-               'deep models and LightGBM'),
-}
-SPEC_SCHEMA = {
-    'name': (str, 'dataset', 'short name of the dataset'),
-    'labels': (list, None, 'one or more labels; the first is the primary task (required)'),
-    'categorical': (list, [], 'categorical features'),
-    'numeric': (list, [], 'numeric features'),
-    'sequence': (list, [], 'variable-length token sequences'),
-    'ignore': (list, [], 'columns present in the data that are never features'),
-    'slice_keys': (list, [], 'features the Evaluator slices metrics by'),
-    'group_key': (str, None, 'feature that groups examples by user for GAUC (the '
-                  'impression-weighted per-user AUC); null leaves GAUC out'),
-    'action_key': (str, None, 'categorical feature holding the action a logging policy '
-                   'chose (e.g. the creative); with propensity_key, the pipeline evaluates '
-                   'the candidate model\'s policy off-policy on the test split'),
-    'propensity_key': (str, None, 'column holding the logging policy\'s probability of '
-                       'that action, in (0, 1]; not a feature (list it in ignore)'),
-    'split': (dict, {'train': 8, 'eval': 1, 'test': 1}, 'hash-bucket ratio of the splits'),
-    'split_key': (str, None, 'column hashed to assign the split; null hashes the whole row'),
-}
-ITEM_SCHEMAS = {'labels': _LABEL_FIELDS, 'categorical': _CATEGORICAL_FIELDS,
-                'numeric': _NUMERIC_FIELDS, 'sequence': _SEQUENCE_FIELDS}
+def _field(typ, doc: str, default=dataclasses.MISSING):
+  """A spec field: its type in the file (``typ``), its meaning, and its default (none:
+  required). Lists and dicts get a fresh copy of the default each time."""
+  metadata = {'type': typ, 'doc': doc}
+  if isinstance(default, (list, dict)):
+    return dataclasses.field(default_factory=lambda: type(default)(default),
+                             metadata=metadata)
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+def _schema(cls, leave_out=()) -> Dict[str, tuple]:
+  """``{field: (type, default, meaning)}`` of a spec dataclass, in field order (None for
+  a required field's default)."""
+  out = {}
+  for f in dataclasses.fields(cls):
+    if f.name in leave_out:
+      continue
+    default = (f.default_factory() if f.default_factory is not dataclasses.MISSING
+               else None if f.default is dataclasses.MISSING else f.default)
+    out[f.name] = (f.metadata['type'], default, f.metadata['doc'])
+  return out
+
+
+_EMBEDDING_DOC = 'embedding width; derived from cardinality when null'
 
 
 @dataclasses.dataclass(frozen=True)
 class Label:
-  name: str
-  column: str
-  threshold: Optional[float] = None
+  name: str = _field(str, 'name of the label the model predicts (required)')
+  column: Optional[str] = _field(str, 'raw column holding it; defaults to name', None)
+  threshold: Optional[float] = _field(
+      float, 'if set, the label is 1 where column >= threshold', None)
 
   def values(self, column) -> Any:
     """The 0/1 label of raw ``column`` values, as Transform computes ``<name>_xf``
@@ -128,49 +87,67 @@ class Label:
 
 @dataclasses.dataclass(frozen=True)
 class Categorical:
-  name: str
-  min_frequency: int = 1
-  vocab_size: Optional[int] = None
-  oov_buckets: int = 1
-  hash_buckets: Optional[int] = None
-  embedding_dim: Optional[int] = None
+  name: str = _field(str, 'raw column, read as a string (required)')
+  min_frequency: int = _field(
+      int, 'drop values seen fewer times than this from the vocabulary', 1)
+  vocab_size: Optional[int] = _field(int, 'keep only the most frequent values', None)
+  oov_buckets: int = _field(int, 'buckets for values outside the vocabulary', 1)
+  hash_buckets: Optional[int] = _field(
+      int, 'hash into this many buckets instead of a vocabulary', None)
+  embedding_dim: Optional[int] = _field(int, _EMBEDDING_DOC, None)
 
 
 @dataclasses.dataclass(frozen=True)
 class Numeric:
-  name: str
-  log: bool = False
-  default: float = 0.0
+  name: str = _field(str, 'raw column (required)')
+  log: bool = _field(bool, 'apply log1p(max(x, 0)) before the z-score', False)
+  default: float = _field(float, 'value used for a missing cell', 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
 class SequenceFeature:
-  name: str
-  max_len: int = 20
-  separator: str = ' '
-  min_frequency: int = 1
-  vocab_size: Optional[int] = None
-  oov_buckets: int = 1
-  embedding_dim: Optional[int] = None
-  target: Optional[str] = None
+  name: str = _field(str, 'raw column holding separated tokens (required)')
+  max_len: int = _field(
+      int, 'padded or truncated to this many tokens (most recent first)', 20)
+  separator: str = _field(str, 'token separator inside a cell', ' ')
+  min_frequency: int = _field(int, 'vocabulary frequency threshold', 1)
+  vocab_size: Optional[int] = _field(int, 'keep only the most frequent tokens', None)
+  oov_buckets: int = _field(int, 'buckets for tokens outside the vocabulary', 1)
+  embedding_dim: Optional[int] = _field(int, _EMBEDDING_DOC, None)
+  target: Optional[str] = _field(
+      str, 'categorical feature whose values the tokens are (e.g. the candidate ad\'s '
+      'category): the sequence then uses its vocabulary (or hashing) and embedding table, '
+      'target attention reads the sequence against it, and the count of tokens equal to '
+      'it is a feature of both the deep models and LightGBM', None)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FeatureSpec:
   """A validated feature spec. Build it with :func:`load` or :func:`from_dict`."""
-  name: str
-  labels: List[Label]
-  categorical: List[Categorical]
-  numeric: List[Numeric]
-  sequence: List[SequenceFeature]
-  ignore: List[str]
-  slice_keys: List[str]
-  split: Dict[str, int]
-  split_key: Optional[str]
-  group_key: Optional[str] = None
-  action_key: Optional[str] = None
-  propensity_key: Optional[str] = None
-  path: Optional[str] = None
+  name: str = _field(str, 'short name of the dataset', 'dataset')
+  labels: List[Label] = _field(
+      list, 'one or more labels; the first is the primary task (required)')
+  categorical: List[Categorical] = _field(list, 'categorical features', [])
+  numeric: List[Numeric] = _field(list, 'numeric features', [])
+  sequence: List[SequenceFeature] = _field(list, 'variable-length token sequences', [])
+  ignore: List[str] = _field(list, 'columns present in the data that are never features',
+                             [])
+  slice_keys: List[str] = _field(list, 'features the Evaluator slices metrics by', [])
+  group_key: Optional[str] = _field(
+      str, 'feature that groups examples by user for GAUC (the impression-weighted '
+      'per-user AUC); null leaves GAUC out', None)
+  action_key: Optional[str] = _field(
+      str, 'categorical feature holding the action a logging policy chose (e.g. the '
+      'creative); with propensity_key, the pipeline evaluates the candidate model\'s '
+      'policy off-policy on the test split', None)
+  propensity_key: Optional[str] = _field(
+      str, 'column holding the logging policy\'s probability of that action, in (0, 1]; '
+      'not a feature (list it in ignore)', None)
+  split: Dict[str, int] = _field(dict, 'hash-bucket ratio of the splits',
+                                 {'train': 8, 'eval': 1, 'test': 1})
+  split_key: Optional[str] = _field(
+      str, 'column hashed to assign the split; null hashes the whole row', None)
+  path: Optional[str] = None     # the file it was read from; not part of the format
 
   @property
   def primary_label(self) -> Label:
@@ -205,6 +182,12 @@ class FeatureSpec:
     d = dataclasses.asdict(self)
     d.pop('path')
     return d
+
+
+# The format, generated from the dataclasses above: field -> (type, default, meaning).
+SPEC_SCHEMA = _schema(FeatureSpec, leave_out=('path',))
+ITEM_SCHEMAS = {'labels': _schema(Label), 'categorical': _schema(Categorical),
+                'numeric': _schema(Numeric), 'sequence': _schema(SequenceFeature)}
 
 
 def _check_type(value, typ, where: str):
@@ -254,7 +237,7 @@ def from_dict(raw: Dict[str, Any], path: Optional[str] = None) -> FeatureSpec:
     raise SpecError(f'{src}: "labels" must name at least one label')
   labels = []
   for i, l in enumerate(top['labels']):
-    d = _item(l, _LABEL_FIELDS, f'{src}: labels[{i}]')
+    d = _item(l, ITEM_SCHEMAS['labels'], f'{src}: labels[{i}]')
     d['column'] = d['column'] or d['name']
     labels.append(Label(**d))
   groups = {}

@@ -33,9 +33,6 @@ import tensorflow_transform as tft  # noqa: E402
 
 from transform import feature_spec as fs  # noqa: E402
 
-SPEC_KEY = 'feature_spec'
-
-
 def transformed_name(name: str) -> str:
   return f'{name}_xf'
 
@@ -163,7 +160,7 @@ def transform_spec(spec: fs.FeatureSpec, inputs: Dict[str, Any]) -> Dict[str, tf
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]):
   """tf.Transform entry point (Transform's ``preprocessing_fn``)."""
-  if not custom_config or SPEC_KEY not in custom_config:
-    raise ValueError(f'Transform needs custom_config["{SPEC_KEY}"], the feature spec as a '
-                     'dict (pipeline.pipeline.create_pipeline passes it)')
-  return transform_spec(fs.from_dict(custom_config[SPEC_KEY]), inputs)
+  if not custom_config or fs.SPEC_KEY not in custom_config:
+    raise ValueError(f'Transform needs custom_config["{fs.SPEC_KEY}"], the feature spec '
+                     'as a dict (pipeline.pipeline.create_pipeline passes it)')
+  return transform_spec(fs.from_dict(custom_config[fs.SPEC_KEY]), inputs)
