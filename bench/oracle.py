@@ -96,8 +96,8 @@ def terms(table, world):
 def learned(table, probabilities, world):
   """{term: coefficient} of the least-squares fit of ``probabilities``' logit on
   :func:`terms` (module docstring), and ``residual_sd``: what the terms leave of it."""
-  p = np.clip(np.asarray(probabilities, np.float64), 1e-7, 1 - 1e-7)
-  logit = np.log(p) - np.log1p(-p)
+  from trainer.layers.calibration import logit as logit_of
+  logit = logit_of(probabilities)
   t = terms(table, world)
   x = np.column_stack([np.ones(len(logit))] + [t[k] for k in TERMS])
   coef, *_ = np.linalg.lstsq(x, logit, rcond=None)

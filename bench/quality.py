@@ -131,12 +131,13 @@ TRAINING = dict(bench_models.TRAINING, talkingdata={'passes': 3.0, 'epochs': 6,
 
 
 def _logit(p):
-  p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
-  return np.log(p) - np.log1p(-p)
+  from trainer.layers.calibration import logit
+  return logit(p)
 
 
 def _sigmoid(z):
-  return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
+  from scipy.special import expit
+  return expit(np.asarray(z, np.float64))
 
 
 def _platt(eval_z, eval_y):

@@ -15,6 +15,7 @@ Pusher checks and the ``latest_blessed_model_resolver`` reads. The reasons are k
 
 import json
 import os
+from typing import Optional
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
 from tfx.components.util import model_utils
@@ -28,9 +29,15 @@ COPIED_PROPERTIES = ('current_model', 'current_model_id', 'baseline_model',
                      'baseline_model_id')
 
 
-def is_blessed(blessing) -> bool:
-  """A ModelBlessing's verdict, read as the Pusher reads it."""
-  return model_utils.is_model_blessed(blessing)
+def is_blessed(blessing) -> Optional[bool]:
+  """A ModelBlessing's verdict, read as the Pusher reads it (its ``blessed`` property):
+  of a TFX artifact, or of the ML Metadata artifact a run's report reads; None for a
+  blessing without a verdict."""
+  if hasattr(blessing, 'mlmd_artifact'):          # a TFX artifact: TFX's own reading
+    return model_utils.is_model_blessed(blessing) if blessing.has_custom_property(
+        'blessed') else None
+  props = blessing.custom_properties
+  return bool(props['blessed'].int_value) if 'blessed' in props else None
 
 
 def write_verdict(output, ok: bool) -> None:
@@ -55,7 +62,7 @@ def write_blessing(output, model, ok: bool, report, report_file: str) -> None:
 def combine(blessings, output) -> bool:
   """Writes ``output`` (a ModelBlessing) as the conjunction of ``blessings`` ({name:
   ModelBlessing}); the first one's model properties are copied. Returns the verdict."""
-  verdicts = {name: is_blessed(b) for name, b in blessings.items()}
+  verdicts = {name: bool(is_blessed(b)) for name, b in blessings.items()}
   first = next(iter(blessings.values()))
   props = first.mlmd_artifact.custom_properties
   for key in COPIED_PROPERTIES:

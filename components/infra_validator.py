@@ -21,7 +21,6 @@ The output is a standard ``InfraBlessing`` (custom property ``blessed``, files
 
 # No "from __future__ import annotations": the @component decorator reads real annotations.
 
-import glob
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from typing import Dict, List
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types import standard_artifacts
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import path_utils
 
 from serving import signatures as sig
@@ -39,16 +38,6 @@ from serving import signatures as sig
 BLESSED_FILE = 'INFRA_BLESSED'
 NOT_BLESSED_FILE = 'INFRA_NOT_BLESSED'
 REPORT_FILE = 'infra_validation.json'
-
-
-def read_examples(examples_uri: str, split: str, n: int) -> List[bytes]:
-  """The first ``n`` serialized examples of an Examples artifact's split."""
-  import tensorflow as tf
-  files = sorted(glob.glob(os.path.join(examples_uri, f'Split-{split}', '*')))
-  if not files:
-    raise FileNotFoundError(f'no files for split {split} under {examples_uri}')
-  dataset = tf.data.TFRecordDataset(files, compression_type='GZIP').take(n)
-  return [bytes(r.numpy()) for r in dataset]
 
 
 def _warmup_records(examples: List[bytes], model_name: str) -> List[bytes]:
@@ -167,7 +156,12 @@ def ServingInfraValidator(  # noqa: N802 -- TFX component names are classes
     timeout_seconds: Parameter[int] = 300,
 ) -> None:
   model_dir = path_utils.serving_model_path(model.uri)
-  sample = read_examples(examples.uri, split, num_examples)
+  from transform.examples import serialized
+  sample: List[bytes] = []       # the split's first num_examples examples
+  for batch in serialized(artifact_utils.get_split_uri([examples], split)):
+    sample += [bytes(r) for r in batch[:num_examples - len(sample)]]
+    if len(sample) >= num_examples:
+      break
   report = validate(model_dir, sample, timeout_seconds=timeout_seconds)
   os.makedirs(blessing.uri, exist_ok=True)
   with open(os.path.join(blessing.uri, REPORT_FILE), 'w') as f:

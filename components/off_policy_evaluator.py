@@ -20,7 +20,6 @@ TFX has no component for off-policy evaluation, hence this one.
 
 import dataclasses
 import json
-import os
 from typing import Dict, Optional
 
 import numpy as np
@@ -52,13 +51,6 @@ class OpeConfig:
   def __post_init__(self):
     if self.policy not in ('greedy', 'softmax', 'epsilon-greedy'):
       raise ValueError(f'policy must be greedy, softmax or epsilon-greedy; got {self.policy!r}')
-
-
-def read_examples(split_uri: str):
-  """Every tf.Example of an ExampleGen split folder as a pandas frame (one column per
-  feature, one value per cell; an empty feature is None): :mod:`transform.examples`."""
-  from transform import examples
-  return examples.read_split(split_uri)
 
 
 def evaluate(model_dir: str, frame, config: OpeConfig = OpeConfig()) -> Dict[str, object]:
@@ -110,14 +102,6 @@ def write_blessing(report: Dict[str, object], blessing, model) -> None:
   write(blessing, model, report['blessed'], report, REPORT_FILE)
 
 
-def read_report(blessing_uri: str) -> Optional[Dict[str, object]]:
-  path = os.path.join(blessing_uri, REPORT_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
 @component
 def OffPolicyEvaluator(
     examples: InputArtifact[standard_artifacts.Examples],
@@ -130,7 +114,9 @@ def OffPolicyEvaluator(
   (``config_json``: :class:`OpeConfig` fields)."""
   from tfx.utils import path_utils
   config = OpeConfig(**json.loads(config_json))
-  frame = read_examples(artifact_utils.get_split_uri([examples], split))
+  # Every tf.Example of the split as a frame: one column per feature, one value per cell.
+  from transform import examples as examples_lib
+  frame = examples_lib.read_split(artifact_utils.get_split_uri([examples], split))
   report = evaluate(path_utils.serving_model_path(model.uri), frame, config)
   report['split'] = split
   write_blessing(report, blessing, model)

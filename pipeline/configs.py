@@ -26,6 +26,11 @@ def _env(name: str, default, cast=str):
   return cast(value) if value not in (None, '') else default
 
 
+def _on(value: str) -> bool:
+  """An environment switch: anything but 0, false, no or off (any case) turns it on."""
+  return value.lower() not in ('0', 'false', 'no', 'off')
+
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKDIR = os.environ.get('CTR_WORKDIR', os.path.join(REPO_ROOT, 'workdir'))
 DEFAULT_SPEC = os.path.join(REPO_ROOT, 'specs', 'default.yaml')
@@ -104,14 +109,13 @@ class PipelineConfig:
   max_auc_drop: float = 0.01
   max_logloss_rise: float = 0.002
   # The GBDT baseline (trainer/gbdt.py): trained, evaluated and gated on unless off.
-  gbdt_baseline: bool = _env('CTR_GBDT_BASELINE', True, lambda v: v.lower() not in
-                             ('0', 'false', 'no', 'off'))
+  gbdt_baseline: bool = _env('CTR_GBDT_BASELINE', True, _on)
   gbdt_auc_margin: float = _env('CTR_GBDT_AUC_MARGIN', 0.0, float)
   gbdt_max_logloss_rise: float = _env('CTR_GBDT_MAX_LOGLOSS_RISE', 0.0, float)
   # Off-policy evaluation of the candidate's policy on the test split, when the spec names
   # an action_key (components/off_policy_evaluator.py). ope_min_lift: hold back the Pusher
   # unless the lift's lower confidence bound is above it; None reports only.
-  ope: bool = _env('CTR_OPE', True, lambda v: v.lower() not in ('0', 'false', 'no', 'off'))
+  ope: bool = _env('CTR_OPE', True, _on)
   ope_min_lift: Optional[float] = _env('CTR_OPE_MIN_LIFT', None, float)
   beam_preset: str = 'in_memory'
   beam_args: List[str] = dataclasses.field(default_factory=list)

@@ -270,11 +270,3 @@ def overall_metrics(evaluation_uri: str, result=None,
           if 'doubleValue' in value:
             out[prefix + name] = float(value['doubleValue'])  # 'NaN' comes as a string
   return out
-
-
-def is_blessed(blessing_uri: str) -> Optional[bool]:
-  if os.path.exists(os.path.join(blessing_uri, 'BLESSED')):
-    return True
-  if os.path.exists(os.path.join(blessing_uri, 'NOT_BLESSED')):
-    return False
-  return None

@@ -121,9 +121,12 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
   candidate's difference to it (``auc_diff``, ``logloss_diff``) and its Evaluator's
   verdict; ``blessed`` is then the final gate's (both Evaluators, and the
   OffPolicyEvaluator's when the spec has an ``action_key``: ``ope`` holds its report)."""
+  from components import infra_validator, off_policy_evaluator
+  from components.blessing_gate import is_blessed
   from pipeline import evaluation
   from tfx.orchestration import metadata
   from tfx.types import standard_artifacts
+  from trainer.args import REPORT_FILE as TRAINER_REPORT
   conn = metadata.sqlite_metadata_connection_config(config.metadata)
   with metadata.Metadata(conn) as m:
     def latest(type_name, component=None):
@@ -141,34 +144,33 @@ def run_report(config: configs.PipelineConfig) -> Dict[str, object]:
     gbdt_blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME, 'GbdtEvaluator')
     ope_blessing = latest(standard_artifacts.ModelBlessing.TYPE_NAME, 'OffPolicyEvaluator')
   report: Dict[str, object] = {'pipeline': config.pipeline_name}
-  if infra is not None:  # components.infra_validator.REPORT_FILE
-    infra_report = _read_json(infra.uri, 'infra_validation.json')
+  if infra is not None:
+    infra_report = _read_json(infra.uri, infra_validator.REPORT_FILE)
     if infra_report is not None:
       report['infra_validation'] = infra_report
-  if model_run is not None:  # trainer.task.REPORT_FILE
-    trainer_report = _read_json(model_run.uri, 'trainer_report.json')
+  if model_run is not None:
+    trainer_report = _read_json(model_run.uri, TRAINER_REPORT)
     if trainer_report is not None:
       report['trainer'] = trainer_report
   if evaluation_art is not None:
     report['metrics'] = evaluation.overall_metrics(evaluation_art.uri)
     report['evaluation_uri'] = evaluation_art.uri
   if blessing is not None:
-    report['blessed'] = evaluation.is_blessed(blessing.uri)
+    report['blessed'] = is_blessed(blessing)
   if config.gbdt_baseline and gbdt_evaluation is not None:
     candidate = evaluation.overall_metrics(gbdt_evaluation.uri,
                                            model_name=evaluation.CANDIDATE)
     report['gbdt'] = {
-        'trainer': _read_json(gbdt_run.uri, 'trainer_report.json') if gbdt_run else None,
+        'trainer': _read_json(gbdt_run.uri, TRAINER_REPORT) if gbdt_run else None,
         'metrics': evaluation.overall_metrics(gbdt_evaluation.uri,
                                               model_name=evaluation.GBDT_BASELINE),
         'auc_diff': candidate.get('auc_diff'),
         'logloss_diff': candidate.get('logloss_diff'),
-        'blessed': evaluation.is_blessed(gbdt_blessing.uri) if gbdt_blessing else None,
+        'blessed': is_blessed(gbdt_blessing) if gbdt_blessing else None,
         'evaluation_uri': gbdt_evaluation.uri,
     }
   if config.ope and ope_blessing is not None:
-    # components.off_policy_evaluator.REPORT_FILE
-    report['ope'] = _read_json(ope_blessing.uri, 'off_policy_evaluation.json')
+    report['ope'] = _read_json(ope_blessing.uri, off_policy_evaluator.REPORT_FILE)
   if pushed is not None:
     props = pushed.custom_properties
     report['pushed'] = bool(props['pushed'].int_value) if 'pushed' in props else False

@@ -100,3 +100,11 @@ def test_a_fitted_calibrator_round_trips_through_its_dict(method):
     assert abs(fitted.temperature - 1) > 0.1 and abs(fitted.bias) > 0.1
   with pytest.raises(ValueError, match='unknown field'):
     calibration.calibrator_from_dict({'method': method, 'nonsense': 1})
+
+
+def test_logit_is_finite_at_0_and_1_and_inverts_the_sigmoid():
+  p = np.array([0.0, 1e-9, 0.2, 0.5, 0.97, 1.0], np.float32)
+  z = calibration.logit(p)
+  assert z.dtype == np.float64 and np.all(np.isfinite(z))
+  np.testing.assert_allclose(z[[0, -1]], [np.log(1e-7 / (1 - 1e-7)), np.log((1 - 1e-7) / 1e-7)])
+  np.testing.assert_allclose(1 / (1 + np.exp(-z[2:5])), p[2:5].astype(np.float64), rtol=1e-6)

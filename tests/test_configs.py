@@ -28,10 +28,11 @@ def test_paths():
 
 def test_environment_overrides(tmp_path):
   env = dict(os.environ, CTR_WORKDIR=str(tmp_path), CTR_TRAIN_STEPS='7', CTR_ROWS='123',
-             CTR_MIN_AUC='0.7')
+             CTR_MIN_AUC='0.7', CTR_GBDT_BASELINE='Off', CTR_OPE='1')
   out = subprocess.run(
       [sys.executable, '-c', 'from pipeline import configs as c; p = c.PipelineConfig(); '
-       'print(p.train_steps, c.DEFAULT_ROWS, p.min_auc, p.data_root, p.pipeline_root)'],
+       'print(p.train_steps, c.DEFAULT_ROWS, p.min_auc, p.gbdt_baseline, p.ope, '
+       'p.data_root, p.pipeline_root)'],
       env=env, capture_output=True, text=True, check=True).stdout.split()
-  assert out[:3] == ['7', '123', '0.7']
-  assert out[3].startswith(str(tmp_path)) and out[4].startswith(str(tmp_path))
+  assert out[:5] == ['7', '123', '0.7', 'False', 'True']
+  assert out[5].startswith(str(tmp_path)) and out[6].startswith(str(tmp_path))

@@ -179,6 +179,14 @@ class _Blessing:
     self.artifact.set_string_custom_property('current_model', '/models/7')
 
 
+def test_a_blessing_without_a_verdict_is_neither():
+  from tfx.types import standard_artifacts
+  from components import blessing_gate
+  empty = standard_artifacts.ModelBlessing()
+  assert blessing_gate.is_blessed(empty) is None
+  assert blessing_gate.is_blessed(empty.mlmd_artifact) is None
+
+
 @pytest.mark.parametrize('evaluator,gbdt_ok', [(1, 1), (1, 0), (0, 1), (0, 0)])
 def test_blessing_gate_blesses_only_when_both_do(evaluator, gbdt_ok, tmp_path):
   from tfx.types import standard_artifacts
@@ -189,6 +197,8 @@ def test_blessing_gate_blesses_only_when_both_do(evaluator, gbdt_ok, tmp_path):
                               'gbdt': _Blessing(tmp_path / 'b', gbdt_ok).artifact}, out)
   assert ok is bool(evaluator and gbdt_ok)
   assert blessing_gate.is_blessed(out) is ok
+  # The run's report reads the same verdict from ML Metadata's copy of the artifact.
+  assert blessing_gate.is_blessed(out.mlmd_artifact) is ok
   assert os.path.isfile(out.uri + ('/BLESSED' if ok else '/NOT_BLESSED'))
   # What the Pusher and the latest-blessed-model resolver read.
   assert out.get_int_custom_property('current_model_id') == 7

@@ -28,6 +28,10 @@ from transform.feature_spec import SPEC_KEY
 # baseline's search.
 SECTIONS = ('model_config', 'heads', 'loss', 'optimizer', 'gbdt')
 
+# What each Trainer's run_fn (the deep model's and the GBDT baseline's) writes to its
+# model_run_dir: the run's report (parameters, epochs, throughput, calibration, search).
+REPORT_FILE = 'trainer_report.json'
+
 
 @dataclasses.dataclass
 class TrainerArgs:

@@ -40,10 +40,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from trainer import boosting
-from trainer.args import TrainerArgs
+from trainer.args import REPORT_FILE, TrainerArgs
 from transform import feature_spec as fs
 
-REPORT_FILE = 'trainer_report.json'
 MODEL_FILE = 'booster.txt'
 STATE_FILE = 'gbdt_model.json'
 

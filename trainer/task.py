@@ -44,7 +44,7 @@ from tfx import v1 as tfx  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
 from trainer import export  # noqa: E402
-from trainer.args import TrainerArgs  # noqa: E402
+from trainer.args import REPORT_FILE, TrainerArgs  # noqa: E402
 from trainer import losses as losses_lib  # noqa: E402
 from trainer import model as model_lib  # noqa: E402
 from trainer import models  # noqa: E402
@@ -56,7 +56,6 @@ from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
 STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device_cpu')
-REPORT_FILE = 'trainer_report.json'
 
 
 def dense_parameter_count(model: keras.Model) -> int:

@@ -49,23 +49,19 @@ def pctr_calibrator(val: auc.Auctions, method: str):
     raise ValueError(f'unknown pCTR calibration {method!r}; choose from {PCTR_CALIBRATIONS}')
   if method == 'none':
     return None
-  from trainer.layers.calibration import make_calibrator
+  from trainer.layers.calibration import logit, make_calibrator
   if not val.click[val.valid].any():
     raise ValueError(f'{val.name}: no clicks in the tuning episodes to calibrate on')
-  return make_calibrator(method).fit(_logit(val.pctr[val.valid]), val.click[val.valid])
+  return make_calibrator(method).fit(logit(val.pctr[val.valid]), val.click[val.valid])
 
 
 def calibrated(a: auc.Auctions, calibrator) -> auc.Auctions:
   """``a`` with every pCTR mapped through ``calibrator`` (``a`` itself for None)."""
   if calibrator is None:
     return a
-  pctr = np.where(a.valid, np.clip(calibrator.predict(_logit(a.pctr)), 0.0, 1.0), 0.0)
+  from trainer.layers.calibration import logit
+  pctr = np.where(a.valid, np.clip(calibrator.predict(logit(a.pctr)), 0.0, 1.0), 0.0)
   return auc.Auctions(a.click, a.price, pctr, a.valid, a.name)
-
-
-def _logit(p):
-  p = np.clip(p, 1e-7, 1 - 1e-7)
-  return np.log(p) - np.log1p(-p)
 
 
 def recalibrate(val: auc.Auctions, test: auc.Auctions, method: str = 'none'

@@ -24,7 +24,7 @@ Scores are a CTR model's predicted clicks per (round, action), shape (rounds, ac
 from __future__ import annotations
 
 from dataclasses import replace as dataclasses_replace
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -223,14 +223,6 @@ def bts_prior(path: str, campaign: str) -> Tuple[np.ndarray, np.ndarray]:
     raise ValueError(f'{path} has no campaign {campaign!r}; it has {sorted(prior)}')
   return (np.asarray(prior[campaign]['alpha'], np.float64),
           np.asarray(prior[campaign]['beta'], np.float64))
-
-
-def as_rounds(dist: np.ndarray, n_rounds: Optional[int] = None) -> np.ndarray:
-  """A context-free (actions, positions) distribution broadcast to (rounds, actions,
-  positions), as a read-only view (no copy)."""
-  if dist.ndim == 3:
-    return dist
-  return np.broadcast_to(dist[None], (n_rounds,) + dist.shape)
 
 
 def model_scores(saved_model_dir: str, logs, per_action=None, position: int = 0) -> np.ndarray:

@@ -17,9 +17,16 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 from typing import Any, Dict, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
-from scipy import optimize  # noqa: E402
+from scipy import optimize, special  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
+
+
+def logit(p, eps: float = 1e-7) -> np.ndarray:
+  """The logit of probabilities ``p`` (float64), clipped to [eps, 1 - eps] first so that
+  a 0 or 1 stays finite: what the calibrators take from a model that outputs
+  probabilities (LightGBM, a served model)."""
+  return special.logit(np.clip(np.asarray(p, np.float64), eps, 1 - eps))
 
 
 class TemperatureScaling(keras.layers.Layer):
