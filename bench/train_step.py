@@ -94,7 +94,7 @@ def prepare(rows: int, batch_size: int, batches: int, workdir: str):
   and their label rate."""
   from bench.models import split
   from datagen import synthetic
-  from trainer import model as model_lib
+  from trainer import inputs as inputs_lib
   from trainer import task
   from transform import feature_spec as fs
   from transform import local
@@ -109,7 +109,7 @@ def prepare(rows: int, batch_size: int, batches: int, workdir: str):
                       seed=0)
   held = list(ds.take(batches))
   label = tables['train'].column(spec.primary_label.name).to_numpy()
-  return (spec, held, model_lib.cardinalities(spec, tfo),
+  return (spec, held, inputs_lib.cardinalities(spec, tfo),
           tables['train'].num_rows, float(np.mean(label)))
 
 
@@ -117,7 +117,7 @@ def run(variants: Dict[str, Dict], rows: int, rounds: int, steps: int, batch_siz
         batches: int) -> Dict:
   import tensorflow as tf
   from trainer import models
-  from trainer.models import core
+  from trainer.models import blocks
 
   if REFERENCE not in variants:
     raise ValueError(f'--variants needs the reference variant {REFERENCE!r}')
@@ -131,7 +131,7 @@ def run(variants: Dict[str, Dict], rows: int, rounds: int, steps: int, batch_siz
       tf.nest.map_structure(lambda *t: tf.stack(t), *held)).repeat()
   built, parameters = {}, {}
   for name, v in variants.items():
-    config = core.with_wide_cells(models.model_config(v['model'], v.get('model_config')),
+    config = blocks.with_wide_cells(models.model_config(v['model'], v.get('model_config')),
                                   train_rows, rate)
     tf.keras.utils.set_random_seed(0)
     model = models.build(v['model'], spec, cards, config)

@@ -61,7 +61,7 @@ NODES = (
     Node('transform', 'Transform', ('transform/preprocessing.py', 'transform/feature_spec.py',
                                      'components/fixed_batch_transform.py'),
          'tfx', 3, 6),
-    Node('trainer', 'Trainer (run_fn)', ('trainer/task.py', 'trainer/models/core.py',
+    Node('trainer', 'Trainer (run_fn)', ('trainer/task.py', 'trainer/models/heads.py',
                                          'trainer/export.py'), 'tfx', 6, 6),
     Node('gbdt', 'Trainer: GBDT baseline\n(LightGBM)', ('trainer/gbdt.py', 'components/gbdt_evaluator.py'), 'tfx', 4.5, 4.4),
     Node('evaluator', 'Evaluator (TFMA)', ('pipeline/evaluation.py', 'pipeline/metrics.py'),

@@ -93,7 +93,7 @@ def outputs(spec: fs.FeatureSpec, tasks: str = 'auto') -> List[Output]:
   writes them): ``probability``, then ``probability_<task>`` for every task but the first.
   The first task's output is ``probability`` itself (the export writes the same tensor
   under both names), so it is measured once, as the primary output."""
-  from trainer.models.core import task_layout  # the Trainer's own layout, not a copy
+  from trainer.models.heads import task_layout
   _, layout = task_layout(spec, tasks)
   out = [Output(PRIMARY_OUTPUT, layout[0].target)]
   out += [Output(sig.probability(t.key), t.target, t.given) for t in layout[1:]]
@@ -102,7 +102,7 @@ def outputs(spec: fs.FeatureSpec, tasks: str = 'auto') -> List[Output]:
 
 def primary_task(spec: fs.FeatureSpec, tasks: str = 'auto') -> Optional[str]:
   """The task whose output ``probability`` is (``ctr``), or None for a one-task model."""
-  from trainer.models.core import task_layout
+  from trainer.models.heads import task_layout
   _, layout = task_layout(spec, tasks)
   return layout[0].key if len(layout) > 1 else None
 

@@ -308,10 +308,10 @@ def check_trainer_config(config: configs.PipelineConfig) -> None:
   """Builds the trainer's config objects, so that a bad setting fails before the run."""
   from trainer import models
   from trainer import losses, optimization
-  from trainer.models import core
+  from trainer.models import heads
   sections = config.trainer_config
   models.model_config(config.model, sections.get('model_config'))
-  models.from_dict(core.HeadConfig, sections.get('heads'), 'heads')
+  models.from_dict(heads.HeadConfig, sections.get('heads'), 'heads')
   models.from_dict(losses.LossConfig, sections.get('loss'), 'loss')
   models.from_dict(optimization.OptimizerConfig, sections.get('optimizer'), 'optimizer')
   if config.gbdt_baseline:

@@ -12,7 +12,7 @@ from trainer.layers.embedding import FieldEmbedding
 from trainer.layers.interaction import FactorizationMachine, SelfAttentionInteraction
 from trainer.layers.sequence import TargetAttention
 from trainer.layers.transformer import FieldTransformer
-from trainer.models import autoint, core, dcn_v2, deepfm, dnn, mtt, resort
+from trainer.models import autoint, blocks, dcn_v2, deepfm, dnn, heads, mtt, resort
 from transform import feature_spec as fs
 
 # A spec with every kind of field: plain, hashed and target-sharing categorical fields, a
@@ -65,7 +65,7 @@ VARIANTS = {'dnn_periodic', 'resort_mlp', 'mtt_skip'}
 def test_parameter_count_matches_configuration(name):
   config, count = PARAMETER_COUNTS[name]
   model = models.build(name.split('_')[0] if name in VARIANTS else name, SPEC, CARDS, config,
-                       core.HeadConfig(tasks='primary'))
+                       heads.HeadConfig(tasks='primary'))
   assert model.core.count_params() == count(SPEC, CARDS, config)
 
 
@@ -79,29 +79,29 @@ def test_unknown_settings_are_named():
   with pytest.raises(ValueError, match='unknown model'):
     models.model_config('xgboost')
   with pytest.raises(ValueError, match='unknown task layout'):
-    core.HeadConfig(tasks='some')
+    heads.HeadConfig(tasks='some')
 
 
 def test_l2_penalties_scale_with_the_training_rows():
   config = dnn.DnnConfig(embedding_l2=1e-4, wide_l2=2e-4, l2_reference_rows=100_000)
-  scaled, scale = core.scaled_to_rows(config, 800_000)
+  scaled, scale = blocks.scaled_to_rows(config, 800_000)
   assert scale == pytest.approx(0.125)
   assert scaled.embedding_l2 == pytest.approx(1.25e-5) and scaled.wide_l2 == pytest.approx(2.5e-5)
   assert scaled.hidden_units == config.hidden_units and config.embedding_l2 == 1e-4
-  same, scale = core.scaled_to_rows(dnn.DnnConfig(), 800_000)    # the default: as given
+  same, scale = blocks.scaled_to_rows(dnn.DnnConfig(), 800_000)    # the default: as given
   assert scale == 1.0 and same.embedding_l2 == 1e-4
   with pytest.raises(ValueError, match='training rows'):
-    core.scaled_to_rows(config, 0)
+    blocks.scaled_to_rows(config, 0)
 
 
 def test_task_layouts():
-  assert [t.key for t in core.task_layout(SPEC, 'auto')[1]] == ['ctr', 'cvr', 'ctcvr']
-  assert [t.key for t in core.task_layout(SPEC, 'all')[1]] == ['clicked', 'converted']
-  assert [t.key for t in core.task_layout(SPEC, 'primary')[1]] == ['clicked']
+  assert [t.key for t in heads.task_layout(SPEC, 'auto')[1]] == ['ctr', 'cvr', 'ctcvr']
+  assert [t.key for t in heads.task_layout(SPEC, 'all')[1]] == ['clicked', 'converted']
+  assert [t.key for t in heads.task_layout(SPEC, 'primary')[1]] == ['clicked']
   one = fs.from_dict({'labels': ['y'], 'categorical': ['a']})
-  assert [t.key for t in core.task_layout(one, 'auto')[1]] == ['y']
+  assert [t.key for t in heads.task_layout(one, 'auto')[1]] == ['y']
   with pytest.raises(ValueError, match='exactly two labels'):
-    core.task_layout(one, 'esmm')
+    heads.task_layout(one, 'esmm')
 
 
 def test_esmm_ctcvr_logit_is_exact_and_stable():
@@ -118,7 +118,7 @@ def test_multitask_backbones_learn_both_tasks(backbone):
   feats, labels = _data(4000)
   keras.utils.set_random_seed(1)
   model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(32,)),
-                       core.HeadConfig(backbone=backbone, expert_units=(16,),
+                       heads.HeadConfig(backbone=backbone, expert_units=(16,),
                                        uncertainty_weighting=backbone == 'mmoe'),
                        optimizer=optimization.OptimizerConfig(learning_rate=3e-3))
   history = model.fit(feats, labels, epochs=4, batch_size=128, verbose=0).history
@@ -212,7 +212,7 @@ def test_embedding_rows_move_only_when_looked_up_under_adagrad(embedding_optimiz
   opt = optimization.OptimizerConfig(embedding_optimizer=embedding_optimizer)
   # No L2: its gradient would move every row (the shrinkage it is there for).
   model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(8,), embedding_l2=0.0),
-                       core.HeadConfig(tasks='primary'), optimizer=opt)
+                       heads.HeadConfig(tasks='primary'), optimizer=opt)
   feats, labels = _data(32)
   first = {**feats, 'u_xf': np.full(32, 7)}
   later = {**feats, 'u_xf': np.full(32, 9)}
@@ -240,7 +240,7 @@ def test_crossed_columns_train_with_ftrl():
     keras.utils.set_random_seed(4)
     model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(8,), embedding_l2=0.0,
                                                          wide_l2=0.0),
-                         core.HeadConfig(tasks='primary'), optimizer=opt)
+                         heads.HeadConfig(tasks='primary'), optimizer=opt)
     crosses = {v.name for v in optimization.cross_tables(model)}
     tables = {v.name: v for v in model.trainable_variables
               if optimization.is_embedding_table(v)}
@@ -358,7 +358,7 @@ def test_trains_with_focal_loss_swa_and_early_stopping():
   val_feats, val_labels = _data(1000, seed=3)
   keras.utils.set_random_seed(0)
   model = models.build('deepfm', SPEC, CARDS, deepfm.DeepFmConfig(hidden_units=(16,)),
-                       core.HeadConfig(tasks='primary'),
+                       heads.HeadConfig(tasks='primary'),
                        losses.LossConfig('focal', focal_gamma=1.0),
                        optimization.OptimizerConfig('adamw', learning_rate=3e-3))
   swa = optimization.StochasticWeightAveraging(0, (val_feats, val_labels))

@@ -127,16 +127,16 @@ def _wide_model(small_transformed, tmp_path, mode):
   """A built (untrained) DNN with ``wide_fit: mode`` on the small rows: (its config, the
   model, its tasks, a dataset maker (files, shuffle), the fn_args, the tables)."""
   import tensorflow_transform as tft
-  from trainer import model as model_lib
-  from trainer.models import core
+  from trainer import inputs as inputs_lib
+  from trainer.models import heads
   spec, tables, paths, _ = small_transformed
   args = local.fn_args(paths, str(tmp_path),
                        TrainerArgs(feature_spec=spec.to_dict()).to_custom_config(),
                        train_steps=20, eval_steps=4)
   out = tft.TFTransformOutput(args.transform_output)
   config = models.model_config('dnn', {'embedding_dim': 8, 'wide_fit': mode})
-  model = models.build('dnn', spec, model_lib.cardinalities(spec, out), config)
-  _, tasks = core.task_layout(spec, 'auto')
+  model = models.build('dnn', spec, inputs_lib.cardinalities(spec, out), config)
+  _, tasks = heads.task_layout(spec, 'auto')
   data = lambda files, shuffle: task._input_fn(  # noqa: E731
       files, args.data_accessor, out, spec, 128, shuffle=shuffle)
   return config, model, tasks, data, args, tables

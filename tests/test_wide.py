@@ -100,17 +100,17 @@ def test_cross_l2_penalises_only_the_crossed_tables():
 
 
 def test_the_training_rows_set_the_largest_crossed_column():
-  from trainer.models import core, dnn
+  from trainer.models import blocks, dnn
   assert dnn.DnnConfig().wide_cell_information == 2.0                         # the default
-  assert core.with_wide_cells(dnn.DnnConfig(), 800_000, 0.02).wide_max_cells == 7840
+  assert blocks.with_wide_cells(dnn.DnnConfig(), 800_000, 0.02).wide_max_cells == 7840
   config = dnn.DnnConfig(wide_cell_information=16.0)
-  assert core.with_wide_cells(config, 800_000, 0.02).wide_max_cells == 980   # 15680 / 16
-  assert core.with_wide_cells(config, 80_000, 0.5).wide_max_cells == 1250
-  assert core.with_wide_cells(config, 10**9, 0.5).wide_max_cells == 20_000   # the cap
-  assert core.with_wide_cells(config, 100, 0.0).wide_max_cells == 0          # no crosses
+  assert blocks.with_wide_cells(config, 800_000, 0.02).wide_max_cells == 980   # 15680 / 16
+  assert blocks.with_wide_cells(config, 80_000, 0.5).wide_max_cells == 1250
+  assert blocks.with_wide_cells(config, 10**9, 0.5).wide_max_cells == 20_000   # the cap
+  assert blocks.with_wide_cells(config, 100, 0.0).wide_max_cells == 0          # no crosses
   off = dnn.DnnConfig(wide_cell_information=None)
-  assert core.with_wide_cells(off, 800_000, 0.02) is off
+  assert blocks.with_wide_cells(off, 800_000, 0.02) is off
   with pytest.raises(ValueError, match='label rate'):
-    core.with_wide_cells(config, 800_000, 1.5)
+    blocks.with_wide_cells(config, 800_000, 1.5)
   assert wide.crosses(SPEC, CARDS, 980) == [('a', 'b')]
   assert wide.crosses(SPEC, CARDS, 20_000) == [('a', 'b'), ('a', 'big')]

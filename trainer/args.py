@@ -9,7 +9,7 @@ values are laid over the dict before it is read (:func:`trainer.task.apply_hyper
 
 The sections (:data:`SECTIONS`) stay mappings here: each is checked by its own config
 class when a Trainer reads it (:func:`trainer.models.model_config`,
-:class:`trainer.models.core.HeadConfig`, :class:`trainer.losses.LossConfig`,
+:class:`trainer.models.heads.HeadConfig`, :class:`trainer.losses.LossConfig`,
 :class:`trainer.optimization.OptimizerConfig`, :func:`trainer.gbdt.config_from_dict`).
 This module imports nothing heavy, so that configuring a run needs no TensorFlow. Its
 first field is named :data:`transform.feature_spec.SPEC_KEY`, as every component's

@@ -40,7 +40,7 @@ import tf_keras as keras  # noqa: E402
 
 from serving import signatures as sig  # noqa: E402
 from trainer.layers.calibration import Calibrator  # noqa: E402
-from trainer.models.core import Task  # noqa: E402
+from trainer.models.heads import Task  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 

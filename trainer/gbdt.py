@@ -167,7 +167,7 @@ def fit(spec: fs.FeatureSpec, train: Tuple[Any, np.ndarray], valid: Tuple[Any, n
   from sklearn.metrics import roc_auc_score
   from trainer import task
   from trainer.layers import calibration
-  from trainer.models import core
+  from trainer.models.heads import task_layout
   (x_train, y_train), (x_eval, y_eval) = train, valid
   if len(y_train) == 0 or len(y_eval) == 0:
     raise ValueError('gbdt: the train and eval splits must both have rows')
@@ -182,7 +182,7 @@ def fit(spec: fs.FeatureSpec, train: Tuple[Any, np.ndarray], valid: Tuple[Any, n
                           config.seed, config.threads)
   seconds = time.perf_counter() - start
   z_eval = best.logits(encoder.transform(x_eval, best.params['id_encoding'])[0])
-  _, tasks = core.task_layout(spec, 'primary')
+  _, tasks = task_layout(spec, 'primary')
   calibrators, calibration_report = task.fit_calibrators(
       tasks, calibration_method, {tasks[0].key: z_eval},
       {tasks[0].target: np.asarray(y_eval, np.float64)})
@@ -213,11 +213,11 @@ def run_fn(fn_args) -> None:
   """TFX Trainer entry point for the GBDT baseline (``examples``: ExampleGen's raw
   splits)."""
   from absl import logging
-  from trainer.models import core
+  from trainer.models.heads import HeadConfig
   args = TrainerArgs.from_custom_config(fn_args.custom_config)
   spec = fs.from_dict(args.feature_spec)
   settings = config_from_dict(args.gbdt)
-  method = args.heads.get('calibration', core.HeadConfig.calibration)
+  method = args.heads.get('calibration', HeadConfig.calibration)
   train = read_split(fn_args.train_files, spec)
   valid = read_split(fn_args.eval_files, spec)
   model, report = fit(spec, train, valid, settings, method, log=logging.info)

@@ -16,9 +16,9 @@ weights (CTR models often overfit after one epoch). Afterwards each task head's
 calibrator is fitted on the validation split. ``<model_run_dir>/trainer_report.json``
 holds the model's parameter count, epochs run, best validation AUC, training examples
 per second, the training rows and the scale they set on the L2 penalties
-(:func:`trainer.models.core.scaled_to_rows`), the primary label's rate and the largest
+(:func:`trainer.models.blocks.scaled_to_rows`), the primary label's rate and the largest
 crossed column of the wide part that the rows support
-(:func:`trainer.models.core.with_wide_cells`), and per task the fitted calibration with
+(:func:`trainer.models.blocks.with_wide_cells`), and per task the fitted calibration with
 ECE and NLL before and after it (fitted on half of the validation rows, measured on the
 other half). The export is
 :func:`trainer.export.export_serving_model`.
@@ -46,12 +46,13 @@ from tfx_bsl.public import tfxio  # noqa: E402
 from trainer import export  # noqa: E402
 from trainer.args import REPORT_FILE, TrainerArgs  # noqa: E402
 from trainer import losses as losses_lib  # noqa: E402
-from trainer import model as model_lib  # noqa: E402
+from trainer import inputs as inputs_lib  # noqa: E402
 from trainer import models  # noqa: E402
 from trainer import optimization  # noqa: E402
 from trainer import wide_fit  # noqa: E402
 from trainer.layers import calibration  # noqa: E402
-from trainer.models import core  # noqa: E402
+from trainer.models.blocks import scaled_to_rows, with_wide_cells  # noqa: E402
+from trainer.models.heads import HeadConfig, Task, task_layout  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
@@ -151,7 +152,7 @@ def collect(model: keras.Model, dataset: tf.data.Dataset, steps: int):
   return cat(logits), cat(labels)
 
 
-def fit_calibrators(tasks: List[core.Task], method: str, logits: Dict[str, np.ndarray],
+def fit_calibrators(tasks: List[Task], method: str, logits: Dict[str, np.ndarray],
                     labels: Dict[str, np.ndarray]):
   """A fitted calibrator per headed task, and a report of ECE and NLL before and after.
 
@@ -221,7 +222,7 @@ class Throughput(keras.callbacks.Callback):
     return self.batch_size * sum(steps) / max(sum(seconds), 1e-9)
 
 
-def _class_weights(tasks: List[core.Task], dataset, beta: float, steps: int = 200):
+def _class_weights(tasks: List[Task], dataset, beta: float, steps: int = 200):
   counts = {t.key: np.zeros(2) for t in tasks if t.label}
   for _, y in dataset.take(steps):
     for t in tasks:
@@ -232,7 +233,7 @@ def _class_weights(tasks: List[core.Task], dataset, beta: float, steps: int = 20
           for k, c in counts.items()}
 
 
-def _check_esmm_labels(tasks: List[core.Task], dataset, steps: int = 20) -> None:
+def _check_esmm_labels(tasks: List[Task], dataset, steps: int = 20) -> None:
   """ESMM assumes a conversion implies a click: refuse labels that say otherwise."""
   if [t.key for t in tasks] != ['ctr', 'cvr', 'ctcvr']:
     return
@@ -272,7 +273,7 @@ def _wide_rows(config, train_ds, train_rows: int):
   return (train_ds.shard(stride, 0) if stride > 1 else train_ds), max_rows
 
 
-def backfit_wide(model, config, tasks: List[core.Task], train_ds, eval_ds,
+def backfit_wide(model, config, tasks: List[Task], train_ds, eval_ds,
                  eval_steps: int, train_rows: int, batch_size: int) -> Optional[Dict]:
   """With ``config.wide_fit == 'backfit'``, after the joint training: re-solves
   ``model``'s wide part on the rows of ``train_ds`` (unshuffled, one pass) against the
@@ -337,7 +338,7 @@ def backfit_wide(model, config, tasks: List[core.Task], train_ds, eval_ds,
   return report
 
 
-def fit_wide_first(model, config, tasks: List[core.Task], train_ds, eval_ds,
+def fit_wide_first(model, config, tasks: List[Task], train_ds, eval_ds,
                    eval_steps: int, train_rows: int, batch_size: int,
                    opt: Optional[optimization.OptimizerConfig] = None) -> Optional[Dict]:
   """With ``config.wide_fit == 'first'``: solves ``model``'s wide part on the rows of
@@ -346,7 +347,7 @@ def fit_wide_first(model, config, tasks: List[core.Task], train_ds, eval_ds,
   freezes it (:mod:`trainer.wide_fit`). Returns the fit's report, or
   None where there is nothing to fit. With several heads (ESMM, MMoE, PLE) each head adds
   the body's logit, wide part included, through its own trainable scale
-  (:func:`trainer.models.core.build_core`): the primary head gets the fitted logistic
+  (:func:`trainer.models.heads.build_core`): the primary head gets the fitted logistic
   regression as its offset, the others learn how much of it to use."""
   layer = _wide_layer(model, config)
   if layer is None or config.wide_fit != 'first':
@@ -366,7 +367,7 @@ def fit_wide_first(model, config, tasks: List[core.Task], train_ds, eval_ds,
   return report
 
 
-def zero_heads(model, tasks: List[core.Task]) -> None:
+def zero_heads(model, tasks: List[Task]) -> None:
   """Sets each task's output layer on the deep part's representation (``<task>_logit``)
   to zero, so that the model's logits start as its body logit (the wide part's)."""
   for t in tasks:
@@ -379,7 +380,7 @@ def zero_heads(model, tasks: List[core.Task]) -> None:
         w.assign(tf.zeros_like(w))
 
 
-def restore_primary_start(model, tasks: List[core.Task], weights, primary_layers) -> None:
+def restore_primary_start(model, tasks: List[Task], weights, primary_layers) -> None:
   """Puts the primary task's output back to where training started (the fitted wide
   part). With several heads and a body whose logit is the wide part alone, only the
   primary head's own layers (``primary_layers``: name -> weights) are reset, so that
@@ -437,12 +438,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   batch_size, epochs, patience = args.batch_size, args.epochs, args.patience
   name = args.model
   model_config = models.model_config(name, args.model_config)
-  heads = models.from_dict(core.HeadConfig, args.heads, 'heads')
+  heads = models.from_dict(HeadConfig, args.heads, 'heads')
   loss = models.from_dict(losses_lib.LossConfig, args.loss, 'loss')
   opt = optimization.with_training_steps(
       models.from_dict(optimization.OptimizerConfig, args.optimizer, 'optimizer'),
       fn_args.train_steps)
-  _, tasks = core.task_layout(spec, heads.tasks)
+  _, tasks = task_layout(spec, heads.tasks)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path
                                              or fn_args.transform_output)
   seed = args.seed
@@ -452,8 +453,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                          (primary, tf_transform_output.transformed_feature_spec()[primary]))
   train_rows = counts.rows
   label_rate = counts.positives / max(train_rows, 1)
-  model_config, l2_scale = core.scaled_to_rows(model_config, train_rows)
-  model_config = core.with_wide_cells(model_config, train_rows, label_rate)
+  model_config, l2_scale = scaled_to_rows(model_config, train_rows)
+  model_config = with_wide_cells(model_config, train_rows, label_rate)
 
   train_ds = _input_fn(fn_args.train_files, fn_args.data_accessor, tf_transform_output,
                        spec, batch_size, seed=seed)
@@ -473,7 +474,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   try:
     strategy = distribution_strategy(args.distribution_strategy)
     with strategy.scope():
-      model = models.build(name, spec, model_lib.cardinalities(spec, tf_transform_output),
+      model = models.build(name, spec, inputs_lib.cardinalities(spec, tf_transform_output),
                            model_config, heads, loss, opt, class_weights)
     model.core.summary(print_fn=logging.info)
     with strategy.scope():

@@ -103,7 +103,7 @@ class FieldEmbedding(keras.layers.Layer):
   Args:
     spec: the feature spec (its dict form is what ``get_config`` stores).
     cardinalities: ids per categorical and sequence feature, OOV (and padding) included
-      (:func:`trainer.model.cardinalities`).
+      (:func:`trainer.inputs.cardinalities`).
     dim: the common width.
     l2: L2 penalty on the embedding tables.
     adaptive: per-field widths from the vocabulary size, projected to ``dim``.

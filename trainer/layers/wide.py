@@ -18,7 +18,7 @@ gives the deep model that estimate:
 
 The crosses are chosen from the cardinalities alone, so any spec gets them; the Trainer
 sets ``max_cells`` from its training rows and label rate
-(:func:`trainer.models.core.with_wide_cells`). The tables are ``Embedding`` layers of
+(:func:`trainer.models.blocks.with_wide_cells`). The tables are ``Embedding`` layers of
 width 1 (their variables are named ``embeddings``), so they train with the embedding
 optimiser (:func:`trainer.optimization.make_optimizer`; the crossed columns optionally
 with FTRL) and carry the L2 penalty ``l2`` (``cross_l2`` on the crossed columns). TFRS

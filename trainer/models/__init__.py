@@ -1,9 +1,9 @@
 """The model zoo: ``--model`` names one of :data:`MODELS`.
 
 Each architecture module has a config dataclass (its hyper-parameters, embedding settings
-included) and a ``body`` function; :func:`build` adds the task heads and the training
-wrapper (:mod:`trainer.models.core`), so every model trains, calibrates and exports the
-same way, on any feature spec.
+included) and a ``body`` function; :func:`build` adds the task heads
+(:mod:`trainer.models.heads`) and the training wrapper (:mod:`trainer.models.ctr_model`),
+so every model trains, calibrates and exports the same way, on any feature spec.
 
 =========  ==============================================================
 ``dnn``     embeddings + MLP baseline (:mod:`trainer.models.dnn`)
@@ -27,8 +27,11 @@ from typing import Any, Dict, Optional, Tuple  # noqa: E402
 from trainer import autograph  # noqa: E402
 from trainer import losses as losses_lib  # noqa: E402
 from trainer import optimization  # noqa: E402
-from trainer.model import build_inputs  # noqa: E402
-from trainer.models import autoint, core, dcn_v2, deepfm, dnn, mtt, resort  # noqa: E402
+from trainer.inputs import build_inputs  # noqa: E402
+from trainer.models import autoint, dcn_v2, deepfm, dnn, mtt, resort  # noqa: E402
+from trainer.models.blocks import add_wide  # noqa: E402
+from trainer.models.ctr_model import CTRModel  # noqa: E402
+from trainer.models.heads import HeadConfig, build_core, task_layout  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 
 MODELS = {
@@ -62,23 +65,23 @@ def model_config(name: str, values: Optional[Dict[str, Any]] = None):
 
 
 def build(name: str, spec: fs.FeatureSpec, cards: Dict[str, int], config=None,
-          heads: Optional[core.HeadConfig] = None,
+          heads: Optional[HeadConfig] = None,
           loss: Optional[losses_lib.LossConfig] = None,
           optimizer: Optional[optimization.OptimizerConfig] = None,
-          class_weights: Optional[Dict[str, Tuple[float, float]]] = None) -> core.CTRModel:
-  """A compiled :class:`~trainer.models.core.CTRModel` for model ``name``.
+          class_weights: Optional[Dict[str, Tuple[float, float]]] = None) -> CTRModel:
+  """A compiled :class:`~trainer.models.ctr_model.CTRModel` for model ``name``.
 
   Args:
     name: a key of :data:`MODELS`.
     spec: the feature spec.
-    cards: ids per categorical / sequence feature (:func:`trainer.model.cardinalities`).
+    cards: ids per categorical / sequence feature (:func:`trainer.inputs.cardinalities`).
     config: the model's config dataclass, or a dict of its fields (defaults if None).
     heads, loss, optimizer: task heads, loss and optimiser settings (defaults if None).
     class_weights: per trained task, (negative, positive) example weights.
   """
   if config is None or isinstance(config, dict):
     config = model_config(name, config)
-  heads = heads or core.HeadConfig()
+  heads = heads or HeadConfig()
   loss = loss or losses_lib.LossConfig()
   optimizer = optimizer or optimization.OptimizerConfig()
   if optimizer.cross_optimizer == 'ftrl' and getattr(config, 'wide', False):
@@ -87,13 +90,13 @@ def build(name: str, spec: fs.FeatureSpec, cards: Dict[str, int], config=None,
       raise ValueError('wide_cross_l2 and cross_optimizer ftrl both set the crossed '
                        "columns' L2: set cross_ftrl_l2 instead")
     config = dataclasses.replace(config, wide_cross_l2=0.0)
-  _, tasks = core.task_layout(spec, heads.tasks)
+  _, tasks = task_layout(spec, heads.tasks)
   # Before the first trace: building, fitting and exporting the model trace it.
   autograph.leave_tf_keras_unconverted()
   inputs = build_inputs(spec)
   body = MODELS[name][1](inputs, spec, cards, config, sum(t.head for t in tasks))
-  body = core.add_wide(inputs, body, spec, cards, config)
-  core_model = core.build_core(inputs, body, spec, heads, name)
-  model = core.CTRModel(core_model, tasks, loss, heads.uncertainty_weighting, class_weights)
+  body = add_wide(inputs, body, spec, cards, config)
+  core_model = build_core(inputs, body, spec, heads, name)
+  model = CTRModel(core_model, tasks, loss, heads.uncertainty_weighting, class_weights)
   model.compile(optimizer=optimization.make_optimizer(optimizer, model))
   return model

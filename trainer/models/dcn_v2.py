@@ -20,9 +20,10 @@ from typing import Dict, Optional, Sequence  # noqa: E402
 import tensorflow_recommenders as tfrs  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from trainer.models.core import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
-                                 embedding_parameter_count, field_count, mlp,
-                                 mlp_parameter_count)
+from trainer.models.blocks import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
+                                   field_count, mlp)
+from trainer.models.counting import (embedding_parameter_count,  # noqa: E402
+                                     mlp_parameter_count)
 from transform import feature_spec as fs  # noqa: E402
 
 

@@ -6,7 +6,7 @@
                                          (then a LayerNorm per field: ``final_norm``)
     rep  = MLP(flatten(h))               the shared MLP
            MLP(concat(flatten(e), flatten(h)))   with ``embedding_skip``
-    task logits: the task heads of :func:`trainer.models.core.build_core` (per-task towers
+    task logits: the task heads of :func:`trainer.models.heads.build_core` (per-task towers
     over a shared-bottom, MMoE or PLE backbone; ESMM for click + conversion).
 """
 
@@ -18,9 +18,9 @@ from typing import Dict, Sequence
 import tf_keras as keras
 
 from trainer.layers.transformer import FieldTransformer
-from trainer.models.core import (Body, EmbeddingConfig, attention_parameter_count,
-                                 embed_fields, embedding_parameter_count, field_count, mlp,
-                                 mlp_parameter_count)
+from trainer.models.blocks import Body, EmbeddingConfig, embed_fields, field_count, mlp
+from trainer.models.counting import (attention_parameter_count, embedding_parameter_count,
+                                     mlp_parameter_count)
 from transform import feature_spec as fs
 
 

@@ -29,9 +29,10 @@ import tf_keras as keras  # noqa: E402
 from trainer.layers.feature_selection import (FeatureSelection,  # noqa: E402
                                               InteractionAggregation)
 from trainer.layers.retention import MultiScaleRetention  # noqa: E402
-from trainer.models.core import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
-                                 embedding_parameter_count, field_count, mlp,
-                                 mlp_parameter_count)
+from trainer.models.blocks import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
+                                   field_count, mlp)
+from trainer.models.counting import (embedding_parameter_count,  # noqa: E402
+                                     mlp_parameter_count)
 from transform import feature_spec as fs  # noqa: E402
 
 
