@@ -21,6 +21,8 @@ from scipy import optimize, special  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
+
 
 def logit(p, eps: float = 1e-7) -> np.ndarray:
   """The logit of probabilities ``p`` (float64), clipped to [eps, 1 - eps] first so that
@@ -29,6 +31,7 @@ def logit(p, eps: float = 1e-7) -> np.ndarray:
   return special.logit(np.clip(np.asarray(p, np.float64), eps, 1 - eps))
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class TemperatureScaling(keras.layers.Layer):
   """``logit / temperature + bias``, with both held as non-trainable weights."""
 
@@ -88,6 +91,7 @@ def binary_nll(logits, labels) -> float:
 
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class IsotonicCalibration(keras.layers.Layer):
   """Maps logits to probabilities through a monotone piecewise-linear curve.
 

@@ -47,6 +47,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
 from trainer.layers.sequence import TargetAttention  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
@@ -55,6 +56,7 @@ SEQUENCE_ENCODERS = ('mean', 'attention')
 NUMERIC_ENCODINGS = ('linear', 'periodic')
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class MaskedMeanPooling(keras.layers.Layer):
   """Mean of a sequence's embeddings over its non-padding positions (zeros if empty)."""
 
@@ -97,6 +99,7 @@ def field_names(spec: fs.FeatureSpec, sequence_match: bool = False) -> List[str]
   return names
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class FieldEmbedding(keras.layers.Layer):
   """Maps ``{<feature>_xf: tensor}`` to [batch, num_fields, dim].
 

@@ -22,7 +22,10 @@ from typing import Sequence  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
 
+
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class FeatureSelection(keras.layers.Layer):
   """Two gated views of ``embeddings`` [batch, width].
 
@@ -75,6 +78,7 @@ class FeatureSelection(keras.layers.Layer):
     return config
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class InteractionAggregation(keras.layers.Layer):
   """Multi-head bilinear fusion of two streams into one logit [batch, 1].
 

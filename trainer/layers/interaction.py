@@ -18,7 +18,10 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
 
+
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class FactorizationMachine(keras.layers.Layer):
   """[batch, fields, dim] -> [batch, 1], the sum of all pairwise inner products."""
 
@@ -28,6 +31,7 @@ class FactorizationMachine(keras.layers.Layer):
     return 0.5 * tf.reduce_sum(square_of_sum - sum_of_squares, axis=1, keepdims=True)
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class SelfAttentionInteraction(keras.layers.Layer):
   """AutoInt's interacting layer (Song et al., 2019): ``ReLU(MHA(E) + E W_res)``.
 

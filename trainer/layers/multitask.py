@@ -28,6 +28,9 @@ from typing import List, Sequence  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
+
+
 BACKBONES = ('shared_bottom', 'mmoe', 'ple')
 
 
@@ -46,6 +49,7 @@ def _mlp(units: Sequence[int], dropout: float, name: str) -> keras.Sequential:
   return keras.Sequential(layers, name=name)
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class SharedBottom(keras.layers.Layer):
   """Returns the input once per task."""
 
@@ -65,6 +69,7 @@ def _mix(gate: keras.layers.Layer, x, experts: List[tf.Tensor]) -> tf.Tensor:
   return tf.einsum('be,bek->bk', weights, tf.stack(experts, axis=1))
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class MixtureOfExperts(keras.layers.Layer):
   """MMoE: ``num_experts`` expert MLPs shared by ``num_tasks`` softmax gates.
 
@@ -103,6 +108,7 @@ class MixtureOfExperts(keras.layers.Layer):
             'dropout': self.dropout}
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class ProgressiveLayeredExtraction(keras.layers.Layer):
   """PLE with ``levels`` extraction layers.
 
@@ -127,26 +133,34 @@ class ProgressiveLayeredExtraction(keras.layers.Layer):
     self.dropout = dropout
 
   def build(self, input_shape):
-    self.level_layers = []
+    # Flat lists, indexed by level (and task): Keras' Keras-format saving restores the
+    # weights of layers held in flat lists, but not of layers in nested lists or in tuples
+    # holding None (tests/test_layers.py saves and loads this layer).
+    ns, nt, ne = self.shared_experts, self.num_tasks, self.task_experts
+    self.shared_expert_layers, self.task_expert_layers = [], []
+    self.task_gates, self.shared_gates = [], []
     for lv in range(self.levels):
-      shared = [_mlp(self.expert_units, self.dropout, f'l{lv}_shared_{i}')
-                for i in range(self.shared_experts)]
-      own = [[_mlp(self.expert_units, self.dropout, f'l{lv}_task{t}_{i}')
-              for i in range(self.task_experts)] for t in range(self.num_tasks)]
-      n = self.shared_experts + self.task_experts
-      gates = [keras.layers.Dense(n, activation='softmax', name=f'l{lv}_gate_{t}')
-               for t in range(self.num_tasks)]
-      shared_gate = None
+      self.shared_expert_layers += [_mlp(self.expert_units, self.dropout, f'l{lv}_shared_{i}')
+                                    for i in range(ns)]
+      self.task_expert_layers += [_mlp(self.expert_units, self.dropout,
+                                       f'l{lv}_task{k}_{i}')
+                                  for k in range(nt) for i in range(ne)]
+      self.task_gates += [keras.layers.Dense(ns + ne, activation='softmax',
+                                             name=f'l{lv}_gate_{k}') for k in range(nt)]
       if lv < self.levels - 1:  # the last level needs no shared output
-        shared_gate = keras.layers.Dense(
-            self.shared_experts + self.num_tasks * self.task_experts, activation='softmax',
-            name=f'l{lv}_gate_shared')
-      self.level_layers.append((shared, own, gates, shared_gate))
+        self.shared_gates.append(keras.layers.Dense(ns + nt * ne, activation='softmax',
+                                                    name=f'l{lv}_gate_shared'))
     super().build(input_shape)
 
   def call(self, x, training=None):
+    ns, nt, ne = self.shared_experts, self.num_tasks, self.task_experts
     task_inputs, shared_input = [x] * self.num_tasks, x
-    for shared, own, gates, shared_gate in self.level_layers:
+    for lv in range(self.levels):
+      shared = self.shared_expert_layers[lv * ns:(lv + 1) * ns]
+      level_own = self.task_expert_layers[lv * nt * ne:(lv + 1) * nt * ne]
+      own = [level_own[k * ne:(k + 1) * ne] for k in range(nt)]
+      gates = self.task_gates[lv * nt:(lv + 1) * nt]
+      shared_gate = self.shared_gates[lv] if lv < self.levels - 1 else None
       shared_out = [e(shared_input, training=training) for e in shared]
       own_out = [[e(task_inputs[t], training=training) for e in own[t]]
                  for t in range(self.num_tasks)]

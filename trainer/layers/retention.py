@@ -39,6 +39,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
+
 
 def retnet_gammas(num_heads: int) -> np.ndarray:
   """RetNet's per-head decays: ``1 - 2^(-5 - h)`` for ``h = 0 .. num_heads - 1``."""
@@ -102,6 +104,7 @@ def xpos(x: tf.Tensor, positions: tf.Tensor, scale_base: float = 512.0,
   return rotate(x, cos, sin)
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class MultiScaleRetention(keras.layers.Layer):
   """A residual multi-scale retention block over a [batch, N, dim] sequence.
 

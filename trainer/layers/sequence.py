@@ -22,9 +22,11 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
 from trainer.layers.transformer import TransformerBlock  # noqa: E402
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class TargetAttention(keras.layers.Layer):
   """``call(sequence [b, L, d], mask [b, L] bool, target [b, d]) -> [b, d]``.
 

@@ -21,7 +21,10 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
 
+
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class TransformerBlock(keras.layers.Layer):
   """``[batch, n, d] -> [batch, n, d]``; ``d`` must be divisible by ``num_heads``.
 
@@ -63,6 +66,7 @@ class TransformerBlock(keras.layers.Layer):
             'ff_multiplier': self.ff_multiplier, 'dropout': self.dropout}
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class FieldTransformer(keras.layers.Layer):
   """Field-identity embeddings, then ``num_layers`` :class:`TransformerBlock` s, then a
   LayerNorm per field where ``final_norm``."""

@@ -38,6 +38,7 @@ from typing import Dict, List, Optional, Tuple  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
+from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
 from transform import feature_spec as fs  # noqa: E402
 from transform.preprocessing import transformed_name  # noqa: E402
 
@@ -63,6 +64,7 @@ def parameter_count(spec: fs.FeatureSpec, cardinalities: Dict[str, int],
                 for a, b in crosses(spec, cardinalities, max_cells)))
 
 
+@keras.utils.register_keras_serializable(package=SERIALIZABLE_PACKAGE)
 class WideCrossLogit(keras.layers.Layer):
   """``{<feature>_xf: tensor}`` -> [batch, 1], the wide logit (module docstring).
 
