@@ -30,6 +30,6 @@ setup(
         'scikit-learn',
         'matplotlib',                      # reliability diagrams in the run reports
     ],
-    extras_require={'test': ['pytest', 'pytest-xdist', 'hypothesis']},
+    extras_require={'test': ['pytest', 'pytest-xdist', 'hypothesis', 'ruff']},
     entry_points={'console_scripts': ['ctr-datagen=datagen.__main__:main']},
 )

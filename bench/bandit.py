@@ -25,12 +25,12 @@ import tempfile
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.common import machine, write_docs_block, write_results  # noqa: E402
-from policy.bandit import features as feats  # noqa: E402
-from policy.bandit import simulation as sim  # noqa: E402
-from policy.bandit.thompson import BetaBernoulli, LinearBandit  # noqa: E402
+from bench.common import machine, write_docs_block, write_results
+from policy.bandit import features as feats
+from policy.bandit import simulation as sim
+from policy.bandit.thompson import BetaBernoulli, LinearBandit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURE = os.path.join(REPO, 'docs', 'figures', 'bandit_regret.png')

@@ -72,7 +72,7 @@ def replay_tables():
           if r.get(m) is not None and not (isinstance(r[m], float) and np.isnan(r[m])):
             results.append(_row(f'ipinyou-{camp}', r['policy'], m, r[m], unit,
                                 c0=C0_NAMES[c0]))
-      print(f'{camp} c0={C0_NAMES[c0]}: ' + ', '.join(  # noqa: E501
+      print(f'{camp} c0={C0_NAMES[c0]}: ' + ', '.join(
           f"{r['policy']} {r['clicks']:.0f} ({r['of_hindsight']:.1%})" for r in rows), flush=True)
   return results, tables
 

@@ -55,7 +55,7 @@ import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-from bench.common import onednn_off_before_tensorflow  # noqa: E402
+from bench.common import onednn_off_before_tensorflow
 
 onednn_off_before_tensorflow()
 

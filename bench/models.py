@@ -31,10 +31,10 @@ import time
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.common import write_results  # noqa: E402
-from serving import signatures as sig  # noqa: E402
+from bench.common import write_results
+from serving import signatures as sig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), 'shared', 'data')

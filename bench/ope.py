@@ -30,10 +30,10 @@ import time
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.common import machine, write_docs_block, write_results  # noqa: E402
-from policy.ope import estimators as est  # noqa: E402
+from bench.common import machine, write_docs_block, write_results
+from policy.ope import estimators as est
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OBD_ROOT = os.path.join(REPO, '..', 'shared', 'data', 'open_bandit_dataset')

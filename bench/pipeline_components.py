@@ -16,7 +16,7 @@ import time
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from bench.common import write_results  # noqa: E402
+from bench.common import write_results
 
 
 def component_seconds(metadata_path):

@@ -81,11 +81,11 @@ import time
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench import common  # noqa: E402
-from bench import models as bench_models  # noqa: E402
-from bench.common import DOCS, machine, write_docs_block, write_results  # noqa: E402
+from bench import common
+from bench import models as bench_models
+from bench.common import DOCS, machine, write_docs_block, write_results
 
 REPO = bench_models.REPO
 SHARED = bench_models.SHARED

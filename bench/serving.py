@@ -31,7 +31,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # As python -m serving runs (serving/__main__.py): the in-process reference uses the same
 # TensorFlow kernels as the server it is compared with.
-from bench.common import onednn_off_before_tensorflow  # noqa: E402
+from bench.common import onednn_off_before_tensorflow
 
 onednn_off_before_tensorflow()
 
@@ -104,7 +104,7 @@ def _timed(call, n, start, q, ready):
       t = time.perf_counter()
       call()
       lat.append(time.perf_counter() - t)
-  except Exception as e:  # noqa: BLE001 -- reported to the parent, which raises
+  except Exception as e:  # reported to the parent, which raises
     if not is_ready:
       ready.put(1)
     q.put(repr(e))
@@ -193,7 +193,7 @@ class Server:
       try:
         if client.status().model_version_status[0].state == 30:
           return
-      except Exception:  # noqa: BLE001 -- not up yet
+      except Exception:  # not up yet
         pass
       time.sleep(0.5)
     raise RuntimeError('server did not start')

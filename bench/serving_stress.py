@@ -43,7 +43,7 @@ def _hammer(call, seconds: float, threads: int = 8) -> tuple:
       try:
         call(i)
         done[0] += 1
-      except Exception as e:  # noqa: BLE001 -- the failure is the result
+      except Exception as e:  # the failure is the result
         failures.append(repr(e)[:300])
 
   ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
@@ -79,7 +79,7 @@ def _rounds(server, exs, seconds: float, work: str) -> tuple:
     try:
       bs.load('grpc', server.port, exs, 64, 8, 50, work)
       done += 8 * 50
-    except Exception as e:  # noqa: BLE001 -- the failure is the result
+    except Exception as e:  # the failure is the result
       failures.append(repr(e)[:300])
     if server.proc.poll() is not None:
       failures.append(f'server exited with {server.proc.returncode}')

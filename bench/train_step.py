@@ -33,9 +33,9 @@ from typing import Dict, List
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.common import write_docs_block, write_results  # noqa: E402
+from bench.common import write_docs_block, write_results
 
 REFERENCE = 'dnn'
 

@@ -29,7 +29,6 @@ from typing import Any, Dict, List
 import apache_beam as beam
 import tensorflow as tf
 from tfx.components.example_gen import utils
-from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2

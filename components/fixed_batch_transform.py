@@ -24,7 +24,7 @@ BATCH_SIZE = 1000  # the upper end of the sizes Beam's BatchElements picks
 class Executor(transform_executor.Executor):
   """Transform's executor with :data:`BATCH_SIZE` rows per batch."""
 
-  def _GetDesiredBatchSize(self, data_format: int, schema) -> Optional[int]:  # noqa: N802
+  def _GetDesiredBatchSize(self, data_format: int, schema) -> Optional[int]:
     size = super()._GetDesiredBatchSize(data_format, schema)
     return BATCH_SIZE if size is None else size
 

@@ -147,7 +147,7 @@ def _spec(name: str):
 
 
 @component
-def ServingInfraValidator(  # noqa: N802 -- TFX component names are classes
+def ServingInfraValidator(  # TFX component names are classes
     model: InputArtifact[standard_artifacts.Model],
     examples: InputArtifact[standard_artifacts.Examples],
     blessing: OutputArtifact[standard_artifacts.InfraBlessing],

@@ -62,7 +62,6 @@ def requests_for(row: dict, types: Dict[str, str]) -> List[dict]:
     else:
       t['floatVal'] = [float(v)]
     tensors[k] = t
-  version = {'name': MODEL, 'version': '1'}
   return [
       {'name': 'Predict (predict_raw: one tensor per raw feature)', 'protocol': 'grpc',
        'service': 'PredictionService', 'method': 'Predict',

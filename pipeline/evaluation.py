@@ -41,13 +41,13 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, List, Optional  # noqa: E402
+from typing import Dict, List, Optional
 
-import tensorflow_model_analysis as tfma  # noqa: E402
+import tensorflow_model_analysis as tfma
 
-from pipeline import metrics as custom_metrics  # noqa: E402
-from serving import signatures as sig  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
+from pipeline import metrics as custom_metrics
+from serving import signatures as sig
+from transform import feature_spec as fs
 
 PRIMARY_OUTPUT = sig.PROBABILITY
 CANDIDATE = 'candidate'

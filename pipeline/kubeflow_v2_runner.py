@@ -17,11 +17,11 @@ import sys
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import argparse  # noqa: E402
-from typing import List, Optional  # noqa: E402
+import argparse
+from typing import List, Optional
 
-from pipeline import configs  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
+from pipeline import configs
+from transform import feature_spec as fs
 
 
 def compile_pipeline(config: configs.PipelineConfig, output: str, image: str,

@@ -21,15 +21,15 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 if __package__ in (None, ''):  # run as a file by the TFX CLI
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
-import time  # noqa: E402
-from typing import Dict, List, Optional  # noqa: E402
+import argparse
+import json
+import shutil
+import time
+from typing import Dict, List, Optional
 
-from pipeline import configs  # noqa: E402
-from pipeline.input_check import InputError, check_data  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
+from pipeline import configs
+from pipeline.input_check import InputError, check_data
+from transform import feature_spec as fs
 
 
 def _stale_default_data(folder: str) -> bool:
@@ -317,7 +317,7 @@ def check_trainer_config(config: configs.PipelineConfig) -> None:
   if config.gbdt_baseline:
     from trainer import gbdt
     gbdt.config_from_dict(sections.get('gbdt'))
-  config.gates  # noqa: B018  (checks the gate bounds)
+  config.gates  # checks the gate bounds
 
 
 def config_from_args(a: argparse.Namespace) -> configs.PipelineConfig:

@@ -38,21 +38,21 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from tfx import v1 as tfx  # noqa: E402
-from tfx.components import FileBasedExampleGen  # noqa: E402
-from tfx.dsl.components.base import executor_spec  # noqa: E402
+from tfx import v1 as tfx
+from tfx.components import FileBasedExampleGen
+from tfx.dsl.components.base import executor_spec
 
-from components import canonical_example_gen, fixed_batch_transform  # noqa: E402
-from components import parquet_example_gen  # noqa: E402
-from components.gbdt_evaluator import GbdtEvaluator  # noqa: E402
-from components.blessing_gate import BlessingGate  # noqa: E402
-from components.off_policy_evaluator import OffPolicyEvaluator  # noqa: E402
-from components.infra_validator import ServingInfraValidator  # noqa: E402
-from pipeline import evaluation  # noqa: E402
-from pipeline.configs import PipelineConfig  # noqa: E402
-from pipeline.input_check import data_format  # noqa: E402
-from trainer.args import TrainerArgs  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
+from components import canonical_example_gen, fixed_batch_transform
+from components import parquet_example_gen
+from components.gbdt_evaluator import GbdtEvaluator
+from components.blessing_gate import BlessingGate
+from components.off_policy_evaluator import OffPolicyEvaluator
+from components.infra_validator import ServingInfraValidator
+from pipeline import evaluation
+from pipeline.configs import PipelineConfig
+from pipeline.input_check import data_format
+from trainer.args import TrainerArgs
+from transform import feature_spec as fs
 
 PREPROCESSING_FN = 'transform.preprocessing.preprocessing_fn'
 RUN_FN = 'trainer.task.run_fn'

@@ -126,7 +126,7 @@ class ServerCore:
       log.debug('request_error', extra={'fields': {
           'model': spec.name, 'api': api, 'code': status, 'error': e.message}})
       raise
-    except Exception as e:  # noqa: BLE001 -- an unexpected failure is INTERNAL, not a crash
+    except Exception as e:  # an unexpected failure is INTERNAL, not a crash
       status = 'INTERNAL'
       log.exception('request_failed')
       raise errors.internal(f'{type(e).__name__}: {e}') from e

@@ -32,19 +32,19 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
   def __init__(self, core: ServerCore):
     self.core = core
 
-  def Predict(self, request, context):  # noqa: N802 -- gRPC method names
+  def Predict(self, request, context):  # gRPC method names
     return _serve(context, self.core.predict, request)
 
-  def Classify(self, request, context):  # noqa: N802
+  def Classify(self, request, context):
     return _serve(context, self.core.classify, request)
 
-  def Regress(self, request, context):  # noqa: N802
+  def Regress(self, request, context):
     return _serve(context, self.core.regress, request)
 
-  def MultiInference(self, request, context):  # noqa: N802
+  def MultiInference(self, request, context):
     return _serve(context, self.core.multi_inference, request)
 
-  def GetModelMetadata(self, request, context):  # noqa: N802
+  def GetModelMetadata(self, request, context):
     return _serve(context, self.core.model_metadata, request)
 
 
@@ -53,10 +53,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
   def __init__(self, core: ServerCore):
     self.core = core
 
-  def GetModelStatus(self, request, context):  # noqa: N802
+  def GetModelStatus(self, request, context):
     return _serve(context, self.core.model_status, request)
 
-  def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+  def HandleReloadConfigRequest(self, request, context):
     return _serve(context, self.core.reload_config, request)
 
 

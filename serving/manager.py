@@ -228,7 +228,7 @@ class ModelManager:
       servable.load()
       if self._on_loaded is not None:
         self._on_loaded(servable)      # warm-up and batching setup
-    except Exception as e:   # noqa: BLE001 -- any load failure is reported, not raised
+    except Exception as e:  # any load failure is reported, not raised
       if servable is not None:
         servable.close()
       error = e if isinstance(e, errors.ServingError) else errors.ServingError(

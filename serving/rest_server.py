@@ -132,7 +132,7 @@ def _handler_class(api: RestApi, metrics_path: str):
     # client's delayed ACK add 40 ms to every keep-alive response.
     disable_nagle_algorithm = True
 
-    def log_message(self, format, *args):  # noqa: A002 -- base-class signature
+    def log_message(self, format, *args):  # base-class signature
       log.debug('http %s', format % args)
 
     def _reply(self, status: int, body: str, content_type: str = 'application/json'):
@@ -173,16 +173,16 @@ def _handler_class(api: RestApi, metrics_path: str):
       status, text = api.handle(method, path, body)
       self._reply(status, text)
 
-    def do_GET(self):  # noqa: N802 -- http.server names
+    def do_GET(self):  # http.server names
       self._handle('GET')
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
       self._handle('POST')
 
-    def do_PUT(self):  # noqa: N802
+    def do_PUT(self):
       self._handle('PUT')
 
-    def do_DELETE(self):  # noqa: N802
+    def do_DELETE(self):
       self._handle('DELETE')
 
   return Handler

@@ -23,11 +23,11 @@ from typing import Optional, Sequence
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from serving import signatures as sig  # noqa: E402
-from trainer.export import SIGNATURE_METHODS, set_signature_methods  # noqa: E402
+from serving import signatures as sig
+from trainer.export import SIGNATURE_METHODS, set_signature_methods
 
 TOY = 'toy'
 

@@ -6,11 +6,11 @@ os.environ['TF_USE_LEGACY_KERAS'] = '1'
 # thread per core, a NumPy-heavy test took 117 s beside the TensorFlow tests, 15 s alone.
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
-import contextlib  # noqa: E402
-import fcntl  # noqa: E402
-import pickle  # noqa: E402
+import contextlib
+import fcntl
+import pickle
 
-import pytest  # noqa: E402
+import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), 'shared', 'data')

@@ -4,16 +4,16 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from tensorflow.python.autograph.core import config  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+from tensorflow.python.autograph.core import config
 
-from tests.test_models import CARDS, SPEC, _data  # noqa: E402
-from trainer import autograph, models  # noqa: E402
-from trainer.layers.embedding import FieldEmbedding  # noqa: E402
-from trainer.models import resort  # noqa: E402
+from tests.test_models import CARDS, SPEC, _data
+from trainer import autograph, models
+from trainer.layers.embedding import FieldEmbedding
+from trainer.models import resort
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-import tf_keras as keras
 
 from trainer.layers.feature_selection import (FeatureSelection, InteractionAggregation,
                                               count_dense)

@@ -1,8 +1,6 @@
 """components/off_policy_evaluator.py: a trained model's policy evaluated on fresh logs of
 the generated data, against the exact value its world gives; the gate's verdict; reading
 ExampleGen's split files."""
-import json
-import os
 
 import numpy as np
 import pytest

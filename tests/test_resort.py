@@ -1,6 +1,5 @@
 """RE-SORT: shapes, parameter count against the configuration, learns generated data."""
 import numpy as np
-import pytest
 from sklearn.metrics import roc_auc_score
 import tf_keras as keras
 

@@ -21,7 +21,6 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      predict_pb2, prediction_service_pb2_grpc, regression_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import config as cfg
 from serving.core import ServerOptions
 from serving.server import ModelServer
 from serving.testing import TOY, example, toy_expected, write_toy_model

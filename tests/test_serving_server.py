@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tensorflow_serving.apis import (get_model_status_pb2, model_management_pb2, model_pb2,
+from tensorflow_serving.apis import (model_management_pb2, model_pb2,
                                      predict_pb2, prediction_log_pb2,
                                      prediction_service_pb2_grpc)
 from tensorflow_serving.config import model_server_config_pb2

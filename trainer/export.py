@@ -33,16 +33,16 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, List, Optional  # noqa: E402
+from typing import Dict, List, Optional
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
-from serving import signatures as sig  # noqa: E402
-from trainer.layers.calibration import Calibrator  # noqa: E402
-from trainer.models.heads import Task  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
-from transform.preprocessing import transformed_name  # noqa: E402
+from serving import signatures as sig
+from trainer.layers.calibration import Calibrator
+from trainer.models.heads import Task
+from transform import feature_spec as fs
+from transform.preprocessing import transformed_name
 
 # Signatures whose method name is set after saving (tf.saved_model.save writes every
 # signature as a predict signature).

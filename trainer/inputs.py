@@ -10,13 +10,13 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict  # noqa: E402
+from typing import Dict
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
-from transform import feature_spec as fs  # noqa: E402
-from transform.preprocessing import transformed_name, vocabulary_name  # noqa: E402
+from transform import feature_spec as fs
+from transform.preprocessing import transformed_name, vocabulary_name
 
 
 def cardinalities(spec: fs.FeatureSpec, tf_transform_output) -> Dict[str, int]:

@@ -21,10 +21,10 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import List, Optional  # noqa: E402
+from typing import List, Optional
 
-import numpy as np  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import numpy as np
+import tf_keras as keras
 
 OPTIMIZERS = ('adam', 'adamw')
 SCHEDULES = ('constant', 'cosine', 'cosine_restarts')
@@ -190,7 +190,7 @@ def _composite_class():
   return Composite
 
 
-def _Composite(optimizers_and_vars):  # noqa: N802  (a class, built on first use)
+def _Composite(optimizers_and_vars):  # a class, built on first use
   return _composite_class()(optimizers_and_vars)
 
 

@@ -30,31 +30,31 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import json  # noqa: E402
-import time  # noqa: E402
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple  # noqa: E402
+import json
+import time
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from absl import logging  # noqa: E402
-import attr  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-import tf_keras as keras  # noqa: E402
-from tfx import v1 as tfx  # noqa: E402
-from tfx_bsl.public import tfxio  # noqa: E402
+from absl import logging
+import attr
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
 
-from trainer import export  # noqa: E402
-from trainer.args import REPORT_FILE, TrainerArgs  # noqa: E402
-from trainer import losses as losses_lib  # noqa: E402
-from trainer import inputs as inputs_lib  # noqa: E402
-from trainer import models  # noqa: E402
-from trainer import optimization  # noqa: E402
-from trainer import wide_fit  # noqa: E402
-from trainer.layers import calibration  # noqa: E402
-from trainer.models.blocks import scaled_to_rows, with_wide_cells  # noqa: E402
-from trainer.models.heads import HeadConfig, Task, task_layout  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
-from transform.preprocessing import transformed_name  # noqa: E402
+from trainer import export
+from trainer.args import REPORT_FILE, TrainerArgs
+from trainer import losses as losses_lib
+from trainer import inputs as inputs_lib
+from trainer import models
+from trainer import optimization
+from trainer import wide_fit
+from trainer.layers import calibration
+from trainer.models.blocks import scaled_to_rows, with_wide_cells
+from trainer.models.heads import HeadConfig, Task, task_layout
+from transform import feature_spec as fs
+from transform.preprocessing import transformed_name
 
 STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device_cpu')
 

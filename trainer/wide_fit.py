@@ -32,14 +32,14 @@ import time
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Callable, Dict, Iterable, List, Optional, Tuple  # noqa: E402
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-import numpy as np  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
-from scipy.special import expit  # noqa: E402
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
 
-from trainer.layers.wide import WideCrossLogit, wide_parts  # noqa: E402
-from transform.preprocessing import transformed_name  # noqa: E402
+from trainer.layers.wide import WideCrossLogit, wide_parts
+from transform.preprocessing import transformed_name
 
 # Empirical Bayes (fit_wide): every table's prior variance starts at INITIAL_VARIANCE
 # (prior s.d. 0.17: the single L2 the eval split chose on the generated data; from there

@@ -19,15 +19,15 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import tempfile  # noqa: E402
-from typing import Dict, List, Optional  # noqa: E402
+import tempfile
+from typing import Dict, List, Optional
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import pyarrow as pa
+import tensorflow as tf
 
-from transform import feature_spec as fs  # noqa: E402
-from transform.preprocessing import transform_spec  # noqa: E402
+from transform import feature_spec as fs
+from transform.preprocessing import transform_spec
 
 
 def raw_feature_spec(table: pa.Table, spec: fs.FeatureSpec) -> Dict[str, tf.io.FixedLenFeature]:

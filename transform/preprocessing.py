@@ -26,12 +26,13 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Any, Dict  # noqa: E402
+from typing import Any, Dict
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
+import tensorflow as tf
+import tensorflow_transform as tft
 
-from transform import feature_spec as fs  # noqa: E402
+from transform import feature_spec as fs
+
 
 def transformed_name(name: str) -> str:
   return f'{name}_xf'
@@ -70,7 +71,7 @@ def _categorical(x, f: fs.Categorical):
   else:
     vocab = tft.vocabulary(value, top_k=f.vocab_size, frequency_threshold=f.min_frequency,
                            vocab_filename=vocabulary_name(f.name))
-    lookup = lambda t: tft.apply_vocabulary(t, vocab, num_oov_buckets=f.oov_buckets)  # noqa: E731,E501
+    lookup = lambda t: tft.apply_vocabulary(t, vocab, num_oov_buckets=f.oov_buckets)  # noqa: E731
   return lookup(value), lookup
 
 

@@ -27,10 +27,10 @@ from typing import Dict, List, Optional, Sequence
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from policy.ope import logs as logs_lib  # noqa: E402
-from serving import signatures as sig  # noqa: E402
+from policy.ope import logs as logs_lib
+from serving import signatures as sig
 
 SCORE_BLOCK = 1 << 16
 

@@ -14,14 +14,14 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Any, Dict, Sequence, Tuple  # noqa: E402
+from typing import Any, Dict, Sequence, Tuple
 
-import numpy as np  # noqa: E402
-from scipy import optimize, special  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import numpy as np
+from scipy import optimize, special
+import tensorflow as tf
+import tf_keras as keras
 
-from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
+from trainer.layers import SERIALIZABLE_PACKAGE
 
 
 def logit(p, eps: float = 1e-7) -> np.ndarray:

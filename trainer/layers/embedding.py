@@ -41,16 +41,16 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, List  # noqa: E402
+from typing import Dict, List
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
 
-from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
-from trainer.layers.sequence import TargetAttention  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
-from transform.preprocessing import transformed_name  # noqa: E402
+from trainer.layers import SERIALIZABLE_PACKAGE
+from trainer.layers.sequence import TargetAttention
+from transform import feature_spec as fs
+from transform.preprocessing import transformed_name
 
 SEQUENCE_ENCODERS = ('mean', 'attention')
 NUMERIC_ENCODINGS = ('linear', 'periodic')

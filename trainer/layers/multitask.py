@@ -23,12 +23,12 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import List, Sequence  # noqa: E402
+from typing import List, Sequence
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
-from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
+from trainer.layers import SERIALIZABLE_PACKAGE
 
 
 BACKBONES = ('shared_bottom', 'mmoe', 'ple')

@@ -33,13 +33,13 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Optional, Sequence, Tuple  # noqa: E402
+from typing import Optional, Sequence, Tuple
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
 
-from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
+from trainer.layers import SERIALIZABLE_PACKAGE
 
 
 def retnet_gammas(num_heads: int) -> np.ndarray:

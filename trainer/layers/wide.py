@@ -33,14 +33,14 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, List, Optional, Tuple  # noqa: E402
+from typing import Dict, List, Optional, Tuple
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
-from trainer.layers import SERIALIZABLE_PACKAGE  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
-from transform.preprocessing import transformed_name  # noqa: E402
+from trainer.layers import SERIALIZABLE_PACKAGE
+from transform import feature_spec as fs
+from transform.preprocessing import transformed_name
 
 
 def crosses(spec: fs.FeatureSpec, cardinalities: Dict[str, int],

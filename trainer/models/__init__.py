@@ -22,17 +22,17 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Any, Dict, Optional, Tuple  # noqa: E402
+from typing import Any, Dict, Optional, Tuple
 
-from trainer import autograph  # noqa: E402
-from trainer import losses as losses_lib  # noqa: E402
-from trainer import optimization  # noqa: E402
-from trainer.inputs import build_inputs  # noqa: E402
-from trainer.models import autoint, dcn_v2, deepfm, dnn, mtt, resort  # noqa: E402
-from trainer.models.blocks import add_wide  # noqa: E402
-from trainer.models.ctr_model import CTRModel  # noqa: E402
-from trainer.models.heads import HeadConfig, build_core, task_layout  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
+from trainer import autograph
+from trainer import losses as losses_lib
+from trainer import optimization
+from trainer.inputs import build_inputs
+from trainer.models import autoint, dcn_v2, deepfm, dnn, mtt, resort
+from trainer.models.blocks import add_wide
+from trainer.models.ctr_model import CTRModel
+from trainer.models.heads import HeadConfig, build_core, task_layout
+from transform import feature_spec as fs
 
 MODELS = {
     'dnn': (dnn.DnnConfig, dnn.body),

@@ -10,13 +10,13 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, Optional, Sequence  # noqa: E402
+from typing import Dict, Optional, Sequence
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
-from trainer.layers.embedding import FieldEmbedding, field_names  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
+from trainer.layers.embedding import FieldEmbedding, field_names
+from transform import feature_spec as fs
 
 
 @dataclasses.dataclass

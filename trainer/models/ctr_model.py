@@ -12,13 +12,13 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, List, Optional, Tuple  # noqa: E402
+from typing import Dict, List, Optional, Tuple
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
-from trainer import losses as losses_lib  # noqa: E402
-from trainer.models.heads import Task  # noqa: E402
+from trainer import losses as losses_lib
+from trainer.models.heads import Task
 
 
 class ScoreAUC(keras.metrics.AUC):

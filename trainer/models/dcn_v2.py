@@ -15,16 +15,16 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, Optional, Sequence  # noqa: E402
+from typing import Dict, Optional, Sequence
 
-import tensorflow_recommenders as tfrs  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow_recommenders as tfrs
+import tf_keras as keras
 
-from trainer.models.blocks import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
+from trainer.models.blocks import (Body, EmbeddingConfig, embed_fields,
                                    field_count, mlp)
-from trainer.models.counting import (embedding_parameter_count,  # noqa: E402
+from trainer.models.counting import (embedding_parameter_count,
                                      mlp_parameter_count)
-from transform import feature_spec as fs  # noqa: E402
+from transform import feature_spec as fs
 
 
 @dataclasses.dataclass

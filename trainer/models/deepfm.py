@@ -18,7 +18,7 @@ import tf_keras as keras
 from trainer.layers.embedding import FieldEmbedding
 from trainer.layers.interaction import FactorizationMachine
 from trainer.models.blocks import Body, EmbeddingConfig, embed_fields, field_count, mlp
-from trainer.models.counting import (attention_parameter_count, embedding_parameter_count,
+from trainer.models.counting import (embedding_parameter_count,
                                      mlp_parameter_count)
 from transform import feature_spec as fs
 

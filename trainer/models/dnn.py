@@ -15,7 +15,7 @@ from typing import Dict, Sequence
 import tf_keras as keras
 
 from trainer.models.blocks import Body, EmbeddingConfig, embed_fields, field_count, mlp
-from trainer.models.counting import (attention_parameter_count, embedding_parameter_count,
+from trainer.models.counting import (embedding_parameter_count,
                                      mlp_parameter_count)
 from transform import feature_spec as fs
 

@@ -32,15 +32,15 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, List, Optional, Sequence, Tuple  # noqa: E402
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 
-from trainer.layers import multitask  # noqa: E402
-from trainer.models.blocks import Body, mlp  # noqa: E402
-from transform import feature_spec as fs  # noqa: E402
-from transform.preprocessing import transformed_name  # noqa: E402
+from trainer.layers import multitask
+from trainer.models.blocks import Body, mlp
+from transform import feature_spec as fs
+from transform.preprocessing import transformed_name
 
 TASK_LAYOUTS = ('auto', 'primary', 'all', 'esmm')
 

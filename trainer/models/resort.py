@@ -22,18 +22,18 @@ import os
 
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
-from typing import Dict, Sequence  # noqa: E402
+from typing import Dict, Sequence
 
-import tf_keras as keras  # noqa: E402
+import tf_keras as keras
 
-from trainer.layers.feature_selection import (FeatureSelection,  # noqa: E402
+from trainer.layers.feature_selection import (FeatureSelection,
                                               InteractionAggregation)
-from trainer.layers.retention import MultiScaleRetention  # noqa: E402
-from trainer.models.blocks import (Body, EmbeddingConfig, embed_fields,  # noqa: E402
+from trainer.layers.retention import MultiScaleRetention
+from trainer.models.blocks import (Body, EmbeddingConfig, embed_fields,
                                    field_count, mlp)
-from trainer.models.counting import (embedding_parameter_count,  # noqa: E402
+from trainer.models.counting import (embedding_parameter_count,
                                      mlp_parameter_count)
-from transform import feature_spec as fs  # noqa: E402
+from transform import feature_spec as fs
 
 
 @dataclasses.dataclass
