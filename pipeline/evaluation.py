@@ -37,9 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, List, Optional
 

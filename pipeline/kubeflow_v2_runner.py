@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-
 import argparse
 from typing import List, Optional
 

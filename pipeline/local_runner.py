@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 if __package__ in (None, ''):  # run as a file by the TFX CLI
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

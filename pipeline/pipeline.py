@@ -35,9 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-
 from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec

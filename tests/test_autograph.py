@@ -1,9 +1,5 @@
 """trainer.autograph: AutoGraph leaves tf_keras's code alone, still converts ours, and a
 seeded training gives the same weights either way."""
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -1,5 +1,7 @@
 """The lint of ruff.toml (pycodestyle's errors, Pyflakes, and no noqa that silences
 nothing) over the whole tree, with the pinned ruff of requirements/constraints.txt."""
+import os
+import re
 import subprocess
 import sys
 
@@ -22,3 +24,21 @@ def test_the_lint_fails_on_what_it_checks(tmp_path):
                        capture_output=True, text=True)
   assert run.returncode == 1
   assert 'F401' in run.stdout and 'RUF100' in run.stdout
+
+
+def test_legacy_keras_is_set_once_per_package():
+  """trainer, transform and pipeline set TF_USE_LEGACY_KERAS in their __init__, which
+  runs before any of their modules: a module of theirs that sets it again does nothing."""
+  again = []
+  for package in ('trainer', 'transform', 'pipeline'):
+    root = os.path.join(configs.REPO_ROOT, package)
+    with open(os.path.join(root, '__init__.py'), encoding='utf-8') as f:
+      assert "os.environ['TF_USE_LEGACY_KERAS'] = '1'" in f.read(), package
+    for folder, _, files in os.walk(root):
+      for name in files:
+        path = os.path.join(folder, name)
+        if name.endswith('.py') and path != os.path.join(root, '__init__.py'):
+          with open(path, encoding='utf-8') as f:
+            if re.search(r"environ(\[|\.setdefault\()'TF_USE_LEGACY_KERAS'", f.read()):
+              again.append(os.path.relpath(path, configs.REPO_ROOT))
+  assert again == []

@@ -30,9 +30,6 @@ saved graph, so serving returns calibrated probabilities.
 from __future__ import annotations
 
 import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-
 from typing import Dict, List, Optional
 
 import tensorflow as tf

@@ -6,9 +6,7 @@ The architectures themselves are in :mod:`trainer.models`.
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict
 

@@ -17,9 +17,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import List, Optional
 

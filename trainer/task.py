@@ -27,9 +27,6 @@ other half). The export is
 from __future__ import annotations
 
 import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-
 import json
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple

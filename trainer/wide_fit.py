@@ -27,10 +27,7 @@ variances at this scale.
 
 from __future__ import annotations
 
-import os
 import time
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 

@@ -16,9 +16,6 @@ called directly (:func:`fn_args`).
 from __future__ import annotations
 
 import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-
 import tempfile
 from typing import Dict, List, Optional
 

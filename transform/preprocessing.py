@@ -22,9 +22,7 @@ so that the Transform executor needs no file of ours at run time.
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Any, Dict
 

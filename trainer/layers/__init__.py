@@ -4,8 +4,5 @@ Every layer registers itself as a Keras serializable under :data:`SERIALIZABLE_P
 that a model saved in Keras' format loads back without ``custom_objects``
 (tests/test_layers.py saves and loads each one).
 """
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 SERIALIZABLE_PACKAGE = 'ctr'

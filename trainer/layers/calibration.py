@@ -10,9 +10,7 @@ calibration sit behind the same :class:`Calibrator` interface (:func:`make_calib
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Any, Dict, Sequence, Tuple
 

@@ -37,9 +37,7 @@ Fields come in the spec's order: categorical, numeric, sequence, then the match 
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, List
 

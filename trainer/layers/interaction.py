@@ -11,9 +11,7 @@ TensorFlow Recommenders has the cross layer but neither of these, hence this mod
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 import tensorflow as tf
 import tf_keras as keras

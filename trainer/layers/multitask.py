@@ -19,9 +19,7 @@ Written here because neither tf_keras nor TensorFlow Recommenders ships these la
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import List, Sequence
 

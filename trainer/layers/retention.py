@@ -29,9 +29,7 @@ Written here because neither tf_keras nor TensorFlow Recommenders has a retentio
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Optional, Sequence, Tuple
 

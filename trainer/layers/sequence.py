@@ -15,9 +15,7 @@ with the candidate as the only query.
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 import tensorflow as tf
 import tf_keras as keras

@@ -14,9 +14,7 @@ encoder block (KerasNLP's needs Keras 3), hence this small one on Keras'
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 import tensorflow as tf
 import tf_keras as keras

@@ -29,9 +29,6 @@ removed ``tf.feature_column`` API, hence this layer.
 from __future__ import annotations
 
 import itertools
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, List, Optional, Tuple
 

@@ -18,10 +18,6 @@ so every model trains, calibrates and exports the same way, on any feature spec.
 from __future__ import annotations
 
 import dataclasses
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-
 from typing import Any, Dict, Optional, Tuple
 
 from trainer import autograph

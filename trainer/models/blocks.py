@@ -6,9 +6,6 @@ the wide part (:func:`add_wide`) and its sizing to the training rows, and the ML
 from __future__ import annotations
 
 import dataclasses
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, Optional, Sequence
 

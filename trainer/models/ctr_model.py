@@ -8,9 +8,7 @@ comes from :func:`trainer.models.heads.build_core`.
 
 from __future__ import annotations
 
-import os
 
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, List, Optional, Tuple
 

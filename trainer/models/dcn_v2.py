@@ -11,9 +11,6 @@ The cross layer is TensorFlow Recommenders' own; ``projection_dim`` sets its ran
 from __future__ import annotations
 
 import dataclasses
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, Optional, Sequence
 

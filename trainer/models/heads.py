@@ -28,9 +28,6 @@ training (:mod:`trainer.export`).
 from __future__ import annotations
 
 import dataclasses
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, List, Optional, Sequence, Tuple
 

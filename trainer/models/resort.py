@@ -18,9 +18,6 @@ as the deep part of a wide-and-deep model joins its wide part.
 from __future__ import annotations
 
 import dataclasses
-import os
-
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 from typing import Dict, Sequence
 
