@@ -12,9 +12,6 @@ import pickle
 
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), 'shared', 'data')
-
 
 def pytest_collection_modifyitems(config, items):
   """The end-to-end pipeline tests first, longest first.
@@ -27,14 +24,6 @@ def pytest_collection_modifyitems(config, items):
   order = {'test_default_pipeline_via_tfx_cli': 0, 'test_movielens_pipeline': 1}
   items.sort(key=lambda item: order.get(item.originalname, len(order))
              if item.get_closest_marker('e2e') else len(order))
-
-
-def shared_data(name: str) -> str:
-  """Path of a real dataset under ../shared/data, or skip the test with the reason."""
-  path = os.path.join(SHARED_DATA, name)
-  if not os.path.isdir(path):
-    pytest.skip(f'real data {name} not found at {path} (../shared/data is absent)')
-  return path
 
 
 def _built_once(tmp_path_factory, name: str, build):

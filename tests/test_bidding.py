@@ -14,7 +14,7 @@ from policy.bidding import cli, evaluate, hindsight, rlb, tuning
 from policy.bidding.bidders import ConstantBid, LagrangianBid, LinearBid
 from policy.bidding.replay import replay
 
-from conftest import shared_data
+from helpers import shared_data
 
 
 def _write(path, episodes, horizon=4):

@@ -8,7 +8,7 @@ import tensorflow_model_analysis as tfma
 from pipeline import evaluation
 from transform import feature_spec as fs
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def _by_name(metrics_spec):

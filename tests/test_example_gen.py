@@ -15,7 +15,7 @@ from pipeline import configs
 from pipeline.pipeline import _example_gen
 from transform import feature_spec as fs
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 ROWS = 2000
 

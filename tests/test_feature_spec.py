@@ -6,7 +6,7 @@ import pytest
 
 from transform import feature_spec as fs
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 SPECS = os.path.join(REPO_ROOT, 'specs')
 

@@ -9,7 +9,7 @@ from pipeline import local_runner
 from pipeline.input_check import InputError, check_data
 from transform import feature_spec as fs
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 SPEC = os.path.join(REPO_ROOT, 'specs', 'default.yaml')
 

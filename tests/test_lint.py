@@ -42,3 +42,14 @@ def test_legacy_keras_is_set_once_per_package():
             if re.search(r"environ(\[|\.setdefault\()'TF_USE_LEGACY_KERAS'", f.read()):
               again.append(os.path.relpath(path, configs.REPO_ROOT))
   assert again == []
+
+
+def test_no_test_imports_conftest():
+  tests = os.path.join(configs.REPO_ROOT, 'tests')
+  importers = []
+  for name in sorted(os.listdir(tests)):
+    if name.endswith('.py'):
+      with open(os.path.join(tests, name), encoding='utf-8') as f:
+        if re.search(r'^\s*(from conftest import|import conftest)', f.read(), re.M):
+          importers.append(name)
+  assert importers == []      # shared helpers live in tests/helpers.py

@@ -22,7 +22,7 @@ import tensorflow as tf
 from pipeline import configs, local_runner
 from transform import feature_spec as fs
 
-from conftest import REPO_ROOT, shared_data
+from helpers import REPO_ROOT, shared_data
 
 pytestmark = pytest.mark.e2e
 ROWS = 20_000

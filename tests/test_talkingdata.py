@@ -8,7 +8,7 @@ import pytest
 from pipeline.input_check import check_data
 from transform import feature_spec as fs
 
-from conftest import REPO_ROOT, shared_data
+from helpers import REPO_ROOT, shared_data
 
 
 def test_conversion_and_spec(tmp_path):
