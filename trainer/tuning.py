@@ -122,8 +122,10 @@ class TrainerTuner(kt.Tuner):
 
   def __init__(self, base_config: Dict[str, Any], trials: int, seed: int = 0,
                keep_models: bool = False, **kwargs):
+    # keras-tuner reads a seed of 0 as none (``seed or random.randint(1, 10000)``), so the
+    # draws of seed 0 differed from process to process: seeds are offset by one.
     oracle = _DefaultsFirstOracle(objective=kt.Objective(OBJECTIVE, 'max'),
-                                  max_trials=trials, seed=seed,
+                                  max_trials=trials, seed=seed + 1,
                                   hyperparameters=hyperparameters(base_config),
                                   allow_new_entries=False)
     super().__init__(oracle=oracle, **kwargs)
