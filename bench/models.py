@@ -103,12 +103,14 @@ def _label(table, label):
   return label.values(table.column(label.column).to_numpy()).astype(np.float64)
 
 
-def served_probabilities(saved_model_dir, table, spec, batch: int = 4096) -> np.ndarray:
+def served_probabilities(saved_model, table, spec, batch: int = 4096) -> np.ndarray:
   """The primary probability of every row of ``table`` from the exported model's
-  default signature (the Transform graph inside it, as served)."""
+  default signature (the Transform graph inside it, as served). ``saved_model``: its
+  folder, or that signature already loaded."""
   import tensorflow as tf
   from transform import local
-  serve = tf.saved_model.load(saved_model_dir).signatures[sig.DEFAULT]
+  serve = (tf.saved_model.load(saved_model).signatures[sig.DEFAULT]
+           if isinstance(saved_model, str) else saved_model)
   examples = local.serialize_examples(table, spec)
   out = [serve(**{sig.EXAMPLES: tf.constant(examples[i:i + batch])})[sig.PROBABILITY].numpy()
          for i in range(0, len(examples), batch)]
@@ -153,9 +155,9 @@ def run_model(name, spec, tables, paths, workdir, train):
   run_s = time.time() - t
   with open(os.path.join(fn_args.model_run_dir, task.REPORT_FILE)) as f:
     report = json.load(f)
-  p = served_probabilities(fn_args.serving_model_dir, tables['test'], spec)
-  y = _label(tables['test'], spec.primary_label)
   serve = tf.saved_model.load(fn_args.serving_model_dir).signatures[sig.DEFAULT]
+  p = served_probabilities(serve, tables['test'], spec)     # loaded once, for both
+  y = _label(tables['test'], spec.primary_label)
   examples = local.serialize_examples(tables['test'], spec)
   lat = {1: latency(serve, examples, 1, 200), 256: latency(serve, examples, 256, 30)}
   return {'quality': quality(y, p), 'report': report, 'latency_ms': lat, 'run_fn_s': run_s}

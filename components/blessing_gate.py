@@ -18,7 +18,6 @@ import os
 from typing import Optional
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
-from tfx.components.util import model_utils
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
@@ -33,10 +32,7 @@ def is_blessed(blessing) -> Optional[bool]:
   """A ModelBlessing's verdict, read as the Pusher reads it (its ``blessed`` property):
   of a TFX artifact, or of the ML Metadata artifact a run's report reads; None for a
   blessing without a verdict."""
-  if hasattr(blessing, 'mlmd_artifact'):          # a TFX artifact: TFX's own reading
-    return model_utils.is_model_blessed(blessing) if blessing.has_custom_property(
-        'blessed') else None
-  props = blessing.custom_properties
+  props = getattr(blessing, 'mlmd_artifact', blessing).custom_properties
   return bool(props['blessed'].int_value) if 'blessed' in props else None
 
 
