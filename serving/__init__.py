@@ -5,12 +5,13 @@ the deployment files for the real ``tensorflow/serving`` image.
 |---|---|
 | ``server.py`` | ``ModelServer`` (gRPC + REST) and ``python -m serving serve`` with TF Serving's flags |
 | ``core.py`` | ``ServerCore``: model manager + batching + warm-up + metrics behind the APIs |
-| ``manager.py`` | base-path polling, version policies, labels, load/unload lifecycle |
+| ``manager.py`` | version policies, labels, the load/unload lifecycle |
+| ``storage_path.py`` | which versions under a base path are ready, polled on a thread |
 | ``servable.py`` | one loaded SavedModel version (session + signature defs) |
 | ``inference.py`` | Predict / Classify / Regress / MultiInference / GetModelMetadata |
 | ``batching.py`` | server-side batching (TF Serving's ``BatchingParameters``) |
 | ``grpc_server.py``, ``rest_server.py`` | the two front ends |
-| ``json_codec.py`` | TF Serving's REST JSON formats |
+| ``json_request.py``, ``json_response.py`` | TF Serving's REST JSON formats: requests decoded, responses encoded |
 | ``tensors.py`` | ``TensorProto`` <-> NumPy |
 | ``signatures.py`` | the exported model's signature, input and output names (no imports) |
 | ``metrics.py`` | Prometheus metrics under TF Serving's names |

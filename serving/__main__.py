@@ -28,7 +28,7 @@ if __name__ == '__main__':   # only in the server's own process, never in an imp
 
 
 def _predict(args) -> int:
-  from serving import json_codec
+  from serving import json_response
   from serving.client import PredictionClient
   from serving.errors import ServingError
   target = args.server or ('localhost:8501' if args.protocol == 'rest' else 'localhost:8500')
@@ -64,7 +64,7 @@ def _predict(args) -> int:
         for i, row in enumerate(chunk):
           record = {args.key: row.get(args.key, start + i)}
           for name, values in sorted(result.items()):
-            record[name] = json_codec.row_value(values[i])
+            record[name] = json_response.row_value(values[i])
           out.write(json.dumps(record) + '\n')
   except ServingError as e:
     print(f'error: {e.code.name}: {e.message}', file=sys.stderr)

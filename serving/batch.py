@@ -25,7 +25,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tfx_bsl.public.beam import run_inference
 from tfx_bsl.public.proto import model_spec_pb2
 
-from serving import json_codec, tensors
+from serving import json_response, tensors
 from serving import signatures as sig
 from serving.client import make_example
 
@@ -100,7 +100,7 @@ def _format(element, output_filter: Optional[List[str]], key_name: str) -> str:
   for name in sorted(outputs):
     if output_filter and name not in output_filter:
       continue
-    record[name] = json_codec.row_value(tensors.to_ndarray(outputs[name], name))
+    record[name] = json_response.row_value(tensors.to_ndarray(outputs[name], name))
   return json.dumps(record)
 
 

@@ -32,7 +32,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      predict_pb2, prediction_service_pb2_grpc,
                                      regression_pb2)
 
-from serving import json_codec, tensors
+from serving import tensors
 from serving import signatures as sig
 from serving.errors import HTTP_STATUS, Code, ServingError, invalid_argument
 
@@ -71,6 +71,21 @@ def make_example(row: Row, types: Optional[Mapping[str, int]] = None) -> bytes:
       raise invalid_argument(f'feature {name}: value {value!r} does not fit its type '
                              f'({tensors.dtype_name(kind) if kind else "inferred"}): {e}') from None
   return ex.SerializeToString()
+
+
+def decode_predictions(doc: dict, outputs: Optional[List[str]] = None) -> Dict[str, np.ndarray]:
+  """A REST ``predictions``/``outputs`` response -> ``{name: array}``."""
+  if 'error' in doc:
+    raise invalid_argument(doc['error'])
+  if 'predictions' in doc:
+    rows = doc['predictions']
+    if rows and isinstance(rows[0], dict):
+      return {k: np.asarray([r[k] for r in rows]) for k in rows[0]}
+    return {(outputs or ['output'])[0]: np.asarray(rows)}
+  out = doc['outputs']
+  if isinstance(out, dict):
+    return {k: np.asarray(v) for k, v in out.items()}
+  return {(outputs or ['output'])[0]: np.asarray(out)}
 
 
 class PredictionClient:
@@ -217,7 +232,7 @@ class PredictionClient:
     doc = self._http('POST', self._path() + ':predict', {
         'signature_name': self.signature,
         'instances': [{'b64': base64.b64encode(e).decode()} for e in examples]})
-    out = json_codec.decode_predictions(doc, sorted(self.signatures()[self.signature].outputs))
+    out = decode_predictions(doc, sorted(self.signatures()[self.signature].outputs))
     wanted = list(output_filter)
     return {k: v for k, v in out.items() if not wanted or k in wanted}
 
@@ -241,7 +256,7 @@ class PredictionClient:
                     if arr.dtype == object else arr.tolist())
     doc = self._http('POST', self._path() + ':predict',
                      {'signature_name': self.signature, 'inputs': columns})
-    return json_codec.decode_predictions(doc, sorted(self.signatures()[self.signature].outputs))
+    return decode_predictions(doc, sorted(self.signatures()[self.signature].outputs))
 
   def classify(self, data, signature: str = 'classification') -> List[Dict[str, float]]:
     """``[{label: score}]`` per example from a classify signature."""

@@ -1,11 +1,9 @@
-"""Which model versions are loaded: polling base paths, version policies, labels, and
-the lifecycle TF Serving reports (START -> LOADING -> AVAILABLE -> UNLOADING -> END).
+"""Which model versions are loaded: version policies, labels, and the lifecycle TF Serving
+reports (START -> LOADING -> AVAILABLE -> UNLOADING -> END).
 
-Follows ``FileSystemStoragePathSource`` + ``AspiredVersionsManager`` with the
-availability-preserving policy:
+Follows ``AspiredVersionsManager`` with the availability-preserving policy, fed by the
+versions ``serving/storage_path.py`` finds ready on disk:
 
-* a version directory is a non-negative integer; it is ready once ``saved_model.pb`` (or
-  ``.pbtxt``) is in it, and the Pusher writes that file last;
 * the model's ``model_version_policy`` (``latest {num_versions}``, ``all``, ``specific``)
   picks the aspired versions among the ready ones;
 * new aspired versions load (warm-up included) before versions that are no longer aspired
@@ -17,7 +15,6 @@ availability-preserving policy:
 * version labels may only name an AVAILABLE version (unless
   ``allow_version_labels_for_unavailable_models``).
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +29,8 @@ from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
 from serving import errors
 from serving.config import ModelServerConfig, aspired_versions, validate_model_server_config
-from serving.servable import SAVED_MODEL_FILES, Servable, is_loadable
+from serving import storage_path
+from serving.servable import Servable
 
 State = get_model_status_pb2.ModelVersionStatus.State
 log = logging.getLogger('serving')
@@ -54,14 +52,6 @@ class ModelRecord:
   base_path_error: Optional[str] = None
 
 
-def _saved_model_stamp(path: str) -> Optional[float]:
-  for f in SAVED_MODEL_FILES:
-    p = os.path.join(path, f)
-    if os.path.isfile(p):
-      return os.path.getmtime(p)
-  return None
-
-
 class ModelManager:
   """Loads, serves and unloads model versions for a ``model_config_list``."""
 
@@ -71,7 +61,6 @@ class ModelManager:
                on_loaded: Optional[Callable[[Servable], None]] = None,
                on_event: Optional[Callable[[str, dict], None]] = None):
     validate_model_server_config(config)
-    self.poll_seconds = poll_seconds
     self.allow_labels_for_unavailable = allow_labels_for_unavailable
     self._make_servable = make_servable or (lambda n, v, p: Servable(n, v, p))
     self._on_loaded = on_loaded
@@ -79,8 +68,7 @@ class ModelManager:
     self._lock = threading.RLock()
     self._poll_lock = threading.Lock()
     self._models: Dict[str, ModelRecord] = {}
-    self._stop = threading.Event()
-    self._thread: Optional[threading.Thread] = None
+    self._poller = storage_path.PollThread(self.poll, poll_seconds)
     self._pending_labels: Dict[str, Dict[str, int]] = {}
     self._set_config(config)
 
@@ -92,26 +80,15 @@ class ModelManager:
       for name, labels in self._pending_labels.items():
         self._apply_labels(name, labels)
       self._pending_labels = {}
-    if self.poll_seconds > 0:
-      self._thread = threading.Thread(target=self._poll_loop, name='model-poll', daemon=True)
-      self._thread.start()
+    self._poller.start()
 
   def stop(self) -> None:
-    self._stop.set()
-    if self._thread is not None:
-      self._thread.join(timeout=30)
+    self._poller.stop()
     with self._lock:
       records = [r for m in self._models.values() for r in m.versions.values()]
     for r in records:
       if r.servable is not None:
         r.servable.close()
-
-  def _poll_loop(self) -> None:
-    while not self._stop.wait(self.poll_seconds):
-      try:
-        self.poll()
-      except Exception:  # a poll must never kill the thread
-        log.exception('model poll failed')
 
   # ----------------------------------------------------------------- config
   def _set_config(self, config: ModelServerConfig) -> None:
@@ -166,11 +143,11 @@ class ModelManager:
     if record is not None:
       record.labels = labels
 
-  # ----------------------------------------------------------------- polling
+  # ----------------------------------------------------------------- versions on disk
   def _list_ready(self, record: ModelRecord) -> Optional[List[int]]:
     base = record.config.base_path
     try:
-      entries = os.listdir(base)
+      ready = storage_path.ready_versions(base)
     except OSError as e:
       message = f'Could not read base path {base} for servable {record.config.name}: {e}'
       if record.base_path_error != message:
@@ -179,10 +156,6 @@ class ModelManager:
       record.base_path_error = message
       return None
     record.base_path_error = None
-    ready = []
-    for entry in entries:
-      if entry.isdigit() and is_loadable(os.path.join(base, entry)):
-        ready.append(int(entry))
     return ready
 
   def poll(self) -> None:
@@ -200,7 +173,7 @@ class ModelManager:
     aspired = aspired_versions(record.config, ready)
     for version in aspired:
       path = os.path.join(record.config.base_path, str(version))
-      stamp = _saved_model_stamp(path)
+      stamp = storage_path.saved_model_stamp(path)
       with self._lock:
         current = record.versions.get(version)
         if current is not None and current.state in (State.LOADING, State.AVAILABLE):
@@ -280,15 +253,19 @@ class ModelManager:
     with self._lock:
       return sorted(self._models)
 
+  def _labelled(self, spec: model_pb2.ModelSpec) -> int:
+    """The version a ``ModelSpec``'s ``version_label`` names (call under the lock)."""
+    record = self._models.get(spec.name)
+    if record is None or spec.version_label not in record.labels:
+      raise errors.invalid_argument(f'Unrecognized servable version label: {spec.version_label}')
+    return record.labels[spec.version_label]
+
   def _resolve(self, spec: model_pb2.ModelSpec) -> Tuple[VersionRecord, str]:
     name = spec.name
     record = self._models.get(name)
     choice = spec.WhichOneof('version_choice')
     if choice == 'version_label':
-      if record is None or spec.version_label not in record.labels:
-        raise errors.invalid_argument(
-            f'Unrecognized servable version label: {spec.version_label}')
-      version = record.labels[spec.version_label]
+      version = self._labelled(spec)
       request = f'Specific({name}, {version})'
     elif choice == 'version':
       version = spec.version.value
@@ -325,10 +302,7 @@ class ModelManager:
       versions = dict(record.versions) if record else {}
       choice = spec.WhichOneof('version_choice')
       if choice == 'version_label':
-        if record is None or spec.version_label not in record.labels:
-          raise errors.invalid_argument(
-              f'Unrecognized servable version label: {spec.version_label}')
-        wanted = [record.labels[spec.version_label]]
+        wanted = [self._labelled(spec)]
       elif choice == 'version':
         wanted = [spec.version.value]
       else:

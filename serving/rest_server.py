@@ -26,7 +26,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_pb2)
 
-from serving import inference, json_codec
+from serving import inference, json_request, json_response
 from serving import signatures as sig
 from serving.core import ServerCore
 from serving.errors import ServingError, invalid_argument
@@ -67,7 +67,7 @@ class RestApi:
     try:
       return 200, self._dispatch(method, path, body)
     except ServingError as e:
-      return e.http_status, json_codec.error_body(e.message)
+      return e.http_status, json_response.error_body(e.message)
 
   def _dispatch(self, method: str, path: str, body: bytes) -> str:
     if method == 'POST':
@@ -77,10 +77,10 @@ class RestApi:
         verb = m.group(4).lower()
         if verb == 'predict':
           return self._predict(spec, body)
-        request = json_codec.classify_regress_request(body, spec, verb)
+        request = json_request.classify_regress_request(body, spec, verb)
         if verb == 'classify':
-          return json_codec.classification_response(self.core.classify(request, 'REST'))
-        return json_codec.regression_response(self.core.regress(request, 'REST'))
+          return json_response.classification_response(self.core.classify(request, 'REST'))
+        return json_response.regression_response(self.core.regress(request, 'REST'))
     elif method == 'GET':
       m = STATUS_RE.fullmatch(path)
       if m:
@@ -98,15 +98,15 @@ class RestApi:
     raise invalid_argument(f'Malformed request: {method} {path}')
 
   def _predict(self, spec, body: bytes) -> str:
-    doc = json_codec.parse(body)
-    name = json_codec.signature_name(doc) or sig.DEFAULT
+    doc = json_request.parse(body)
+    name = json_request.signature_name(doc) or sig.DEFAULT
 
     def run(servable):
       signature = servable.signatures.get(name)
       if signature is None:
         raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
-      request, fmt = json_codec.predict_request(doc, spec, dict(signature.inputs))
-      return json_codec.predict_response(inference.predict(servable, request), fmt)
+      request, fmt = json_request.predict_request(doc, spec, dict(signature.inputs))
+      return json_response.predict_response(inference.predict(servable, request), fmt)
     return self.core.call('Predict', spec, 'REST', run)
 
   @staticmethod
@@ -162,13 +162,13 @@ def _handler_class(api: RestApi, metrics_path: str):
         body = self._read_body() if method == 'POST' else b''
       except ServingError as e:
         self.close_connection = True
-        self._reply(e.http_status, json_codec.error_body(e.message))
+        self._reply(e.http_status, json_response.error_body(e.message))
         return
       if method == 'GET' and metrics_path and path == metrics_path:
         self._reply(200, api.core.metrics.render(), 'text/plain; version=0.0.4')
         return
       if not path.lower().startswith('/v1/'):
-        self._reply(HTTPStatus.NOT_FOUND, json_codec.error_body(f'Not found: {path}'))
+        self._reply(HTTPStatus.NOT_FOUND, json_response.error_body(f'Not found: {path}'))
         return
       status, text = api.handle(method, path, body)
       self._reply(status, text)

@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from serving import errors
 
-SAVED_MODEL_FILES = ('saved_model.pb', 'saved_model.pbtxt')
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
 
 log = logging.getLogger('serving')
@@ -43,11 +42,6 @@ def onednn_enabled() -> bool:
   """
   from tensorflow.python.util import _pywrap_util_port
   return bool(_pywrap_util_port.IsMklEnabled())
-
-
-def is_loadable(version_dir: str) -> bool:
-  """A version may load once its SavedModel file is present (the Pusher writes it last)."""
-  return any(os.path.isfile(os.path.join(version_dir, f)) for f in SAVED_MODEL_FILES)
 
 
 class Servable:

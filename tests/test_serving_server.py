@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (model_management_pb2, model_pb2,
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import config as cfg
-from serving import errors, json_codec
+from serving import errors, json_request
 from serving.core import ServerOptions
 from serving.manager import State
 from serving.rest_server import RestApi
@@ -351,8 +351,8 @@ def test_rest_decoder_fuzz_never_500(rest_api, doc, verb):
 @given(body=st.binary(max_size=64))
 def test_rest_decoder_fuzz_raw_bytes(body):
   try:
-    doc = json_codec.parse(body)
-    json_codec.classify_regress_request(json.dumps(doc).encode(), model_pb2.ModelSpec(),
+    doc = json_request.parse(body)
+    json_request.classify_regress_request(json.dumps(doc).encode(), model_pb2.ModelSpec(),
                                         'regress')
   except errors.ServingError as e:
     assert e.code == grpc.StatusCode.INVALID_ARGUMENT
