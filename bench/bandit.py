@@ -13,7 +13,7 @@ Three settings (:mod:`policy.bandit.simulation`; a pool of 50,000 generated impr
   fit of q, played greedily), and against the per-impression oracle;
 * ``neural``: neural-linear TS on the last hidden layer of a DNN trained by the Trainer's
   ``run_fn`` on the clicks and 5% of the other impressions of 300k generated rows
-  (``serving.testing.write_ctr_model``, 150 steps), 100k rounds on a
+  (``bench.fixtures.write_ctr_model``, 150 steps), 100k rounds on a
   pool of 5,000 impressions, regret against the oracle; beside it linear TS on the same pool.
 
 Writes ``bench/results/bandit.json``, the regret curves to ``docs/figures/bandit_regret.png``
@@ -50,7 +50,7 @@ def settings(seeds):
   out['linear-vs-oracle'] = (sim.compare({'thompson': make['thompson'],
                                           'epsilon': make['epsilon']}, wd, 400_000, 2000,
                                          seeds), 'oracle')
-  from serving.testing import write_ctr_model
+  from bench.fixtures import write_ctr_model
   with tempfile.TemporaryDirectory() as tmp:
     model_dir, _, spec = write_ctr_model(tmp, rows=300_000, train_steps=150)
     small = sim.world(5000, seed=2)

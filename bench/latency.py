@@ -389,7 +389,7 @@ def main(argv=None) -> None:
   p.add_argument('--rows', type=int, default=30_000, help='generated rows to train on')
   p.add_argument('--no-docs', action='store_true')
   args = p.parse_args(argv)
-  from serving.testing import write_ctr_model
+  from bench.fixtures import write_ctr_model
   import json
   work = tempfile.mkdtemp(prefix='bench_latency_')
   n = args.requests

@@ -4,7 +4,7 @@ with calling the loaded SavedModel signature in-process, in one run.
     python -m bench.serving [--model-base workdir/serving/ctr] [--requests 400]
 
 The model is the latest version under ``--model-base`` (what ``make run`` pushed), or, when
-there is none, the default DNN trained on generated rows (``serving.testing``). The server
+there is none, the default DNN trained on generated rows (``bench.fixtures``). The server
 runs in its own process (``python -m serving serve``), as in production; load comes from
 separate client processes with the official ``tensorflow-serving-api`` stubs (gRPC) or
 plain HTTP/1.1 keep-alive (REST). Latencies are client-side wall times. The in-process
@@ -56,7 +56,7 @@ def model_base(path: str, work: str) -> str:
     return path
   except (FileNotFoundError, OSError):
     pass
-  from serving.testing import write_ctr_model
+  from bench.fixtures import write_ctr_model
   import shutil
   print(f'no model under {path}: training the default DNN on generated rows', flush=True)
   model_dir, _, _ = write_ctr_model(os.path.join(work, 'train'), rows=60_000, train_steps=60)

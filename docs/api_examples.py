@@ -184,7 +184,7 @@ def record(workdir: str) -> List[dict]:
   from serving import config as cfg
   from serving.core import ServerOptions
   from serving.server import ModelServer
-  from serving.testing import write_ctr_model
+  from bench.fixtures import write_ctr_model
   from transform import local
   import base64
   model_dir, test, spec = write_ctr_model(workdir)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench import latency
-from serving.testing import subset_spec
+from bench.fixtures import subset_spec
 from transform import feature_spec as fs
 
 

@@ -53,3 +53,20 @@ def test_no_test_imports_conftest():
         if re.search(r'^\s*(from conftest import|import conftest)', f.read(), re.M):
           importers.append(name)
   assert importers == []      # shared helpers live in tests/helpers.py
+
+
+def test_serving_imports_no_training_package():
+  """The server and its clients depend on TensorFlow and the serving protos only: a
+  serving module that imports the trainer, the transform, the generator or the pipeline
+  runs against the layering (the models the serving tests need come from bench.fixtures)."""
+  root = os.path.join(configs.REPO_ROOT, 'serving')
+  importers = []
+  for folder, _, files in os.walk(root):
+    for name in files:
+      if name.endswith('.py'):
+        path = os.path.join(folder, name)
+        with open(path, encoding='utf-8') as f:
+          if re.search(r'^\s*(from|import) (trainer|transform|datagen|pipeline|components|'
+                       r'policy|bench)\b', f.read(), re.M):
+            importers.append(os.path.relpath(path, configs.REPO_ROOT))
+  assert importers == []

@@ -1,7 +1,7 @@
 """TF Serving conformance: the official ``tensorflow-serving-api`` stubs and plain HTTP
 against the embedded server, and against a real ``tensorflow_model_server`` when
 ``TF_SERVING_ADDRESS`` (``host`` or ``host:grpc_port:rest_port``) names one serving the
-models of ``python -m serving.testing`` (skipped otherwise).
+models of ``python -m bench.fixtures`` (skipped otherwise).
 
 Every case checks the status code and TF Serving's message for one error path of its
 tables, or the exact values of a successful call.
@@ -23,7 +23,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.core import ServerOptions
 from serving.server import ModelServer
-from serving.testing import TOY, example, toy_expected, write_toy_model
+from bench.fixtures import TOY, example, toy_expected, write_toy_model
 
 EXTERNAL = os.environ.get('TF_SERVING_ADDRESS', '')
 

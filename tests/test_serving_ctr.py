@@ -28,7 +28,7 @@ from serving.core import ServerOptions
 from serving.deploy import render
 from serving.errors import ServingError
 from serving.server import ModelServer
-from serving.testing import write_ctr_model
+from bench.fixtures import write_ctr_model
 from transform import local
 
 MODEL = 'ctr'

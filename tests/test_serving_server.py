@@ -26,7 +26,7 @@ from serving.core import ServerOptions
 from serving.manager import State
 from serving.rest_server import RestApi
 from serving.server import ModelServer
-from serving.testing import TOY, toy_expected, write_toy_model
+from bench.fixtures import TOY, toy_expected, write_toy_model
 
 X = [[1.0, 2.0], [0.5, 0.5]]
 

@@ -1,4 +1,6 @@
-"""SavedModels for the serving tests, conformance runs and benchmarks.
+"""SavedModels for the serving tests, the conformance runs, the benchmarks and the docs'
+examples. They are built from ``trainer``, ``transform``, ``datagen`` and ``pipeline``, so
+they live here, outside the production packages, where ``serving`` stays free of them.
 
 * :func:`write_toy_model`: a small model with every kind of signature TF Serving routes
   (predict with two inputs of different dtypes and a ``_bytes`` output, classify, regress,
@@ -9,7 +11,7 @@
 
 To run the conformance tests against a real TF Serving::
 
-    python -m serving.testing --out /tmp/conformance_models
+    python -m bench.fixtures --out /tmp/conformance_models
     docker run -p 8500:8500 -p 8501:8501 -v /tmp/conformance_models:/models \\
         tensorflow/serving:2.16.1 --model_config_file=/models/models.config \
         --allow_version_labels_for_unavailable_models
