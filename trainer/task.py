@@ -59,7 +59,7 @@ STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device_cpu')
 def dense_parameter_count(model: keras.Model) -> int:
   """Parameters outside embedding tables: about the multiply-adds per example of the
   model's dense and cross layers (an embedding lookup reads one row; a dense weight is
-  used once per example). bench/latency.py takes it as the model's size."""
+  used once per example). bench/latency takes it as the model's size."""
   return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights
                  if not optimization.is_embedding_table(w)))
 
