@@ -15,7 +15,7 @@ To run the conformance tests against a real TF Serving::
     docker run -p 8500:8500 -p 8501:8501 -v /tmp/conformance_models:/models \\
         tensorflow/serving:2.16.1 --model_config_file=/models/models.config \
         --allow_version_labels_for_unavailable_models
-    TF_SERVING_ADDRESS=localhost pytest tests/test_serving_conformance.py
+    TF_SERVING_ADDRESS=localhost pytest tests/serving/test_conformance.py
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ signatures' method names (``tf.saved_model.PREDICT_METHOD_NAME``, ``CLASSIFY_MET
 from __future__ import annotations
 
 # Signature keys. DEFAULT is TensorFlow's tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
-# (tests/test_signatures.py checks that they agree).
+# (tests/serving/test_signatures.py checks that they agree).
 DEFAULT = 'serving_default'          # serialized tf.Examples -> probabilities
 TRANSFORM_FEATURES = 'transform_features'   # serialized tf.Examples -> transformed features
 PREDICT_RAW = 'predict_raw'          # one tensor per raw feature -> probabilities

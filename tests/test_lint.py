@@ -47,11 +47,12 @@ def test_legacy_keras_is_set_once_per_package():
 def test_no_test_imports_conftest():
   tests = os.path.join(configs.REPO_ROOT, 'tests')
   importers = []
-  for name in sorted(os.listdir(tests)):
-    if name.endswith('.py'):
-      with open(os.path.join(tests, name), encoding='utf-8') as f:
-        if re.search(r'^\s*(from conftest import|import conftest)', f.read(), re.M):
-          importers.append(name)
+  for folder, _, files in os.walk(tests):
+    for name in sorted(files):
+      if name.endswith('.py'):
+        with open(os.path.join(folder, name), encoding='utf-8') as f:
+          if re.search(r'^\s*(from conftest import|import conftest)', f.read(), re.M):
+            importers.append(os.path.relpath(os.path.join(folder, name), tests))
   assert importers == []      # shared helpers live in tests/helpers.py
 
 

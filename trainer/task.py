@@ -7,7 +7,7 @@ the loss, the optimiser, the batch size, the early-stopping checkpoints (``epoch
 and the ``seed`` of the weights' initialisation, dropout and the training rows' shuffle.
 With TensorFlow's op determinism on (:func:`seed_everything`), the same seed, settings and
 input files (rows in the same order) train the same model again in a fresh process
-(``tests/test_task.py``; docs/MODELS.md, "Training"). In the pipeline the files repeat
+(``tests/trainer/test_task.py``; docs/MODELS.md, "Training"). In the pipeline the files repeat
 too: ExampleGen writes its splits in a canonical order and Transform's output is
 byte-identical from run to run (:mod:`components.canonical_example_gen`).
 
@@ -83,7 +83,7 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
 
 def seed_everything(seed: int) -> None:
   """Seeds Python's, NumPy's and TensorFlow's generators and turns on TensorFlow's op
-  determinism, so that a run in a fresh process repeats (``tests/test_task.py``)."""
+  determinism, so that a run in a fresh process repeats (``tests/trainer/test_task.py``)."""
   keras.utils.set_random_seed(seed)
   tf.config.experimental.enable_op_determinism()
 

@@ -2,7 +2,7 @@
 
 Every layer registers itself as a Keras serializable under :data:`SERIALIZABLE_PACKAGE`, so
 that a model saved in Keras' format loads back without ``custom_objects``
-(tests/test_layers.py saves and loads each one).
+(tests/trainer/layers/test_layers.py saves and loads each one).
 """
 
 SERIALIZABLE_PACKAGE = 'ctr'

@@ -133,7 +133,7 @@ class ProgressiveLayeredExtraction(keras.layers.Layer):
   def build(self, input_shape):
     # Flat lists, indexed by level (and task): Keras' Keras-format saving restores the
     # weights of layers held in flat lists, but not of layers in nested lists or in tuples
-    # holding None (tests/test_layers.py saves and loads this layer).
+    # holding None (tests/trainer/layers/test_layers.py saves and loads this layer).
     ns, nt, ne = self.shared_experts, self.num_tasks, self.task_experts
     self.shared_expert_layers, self.task_expert_layers = [], []
     self.task_gates, self.shared_gates = [], []

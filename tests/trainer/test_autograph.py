@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras as keras
 from tensorflow.python.autograph.core import config
 
-from tests.test_models import CARDS, SPEC, _data
+from helpers import TINY_CARDS, TINY_SPEC, tiny_data
 from trainer import autograph, models
 from trainer.layers.embedding import FieldEmbedding
 from trainer.models import resort
@@ -40,8 +40,8 @@ def test_rule_skips_tf_keras_only(without_rule):
 def _trained_weights(name, config):
   keras.utils.set_random_seed(0)
   tf.config.experimental.enable_op_determinism()
-  model = models.build(name, SPEC, CARDS, config)
-  x, y = _data(256)
+  model = models.build(name, TINY_SPEC, TINY_CARDS, config)
+  x, y = tiny_data(256)
   model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(64), epochs=2, verbose=0)
   return model.get_weights()
 

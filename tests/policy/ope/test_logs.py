@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from policy.ope import estimators, logs, obd, policies
+from helpers import SHARED_DATA
 
-OBD = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
-                   'open_bandit_dataset')
+OBD = os.path.join(SHARED_DATA, 'open_bandit_dataset')
 needs_obd = pytest.mark.skipif(not os.path.isdir(OBD),
                                reason=f'Open Bandit Dataset not found at {OBD}')
 

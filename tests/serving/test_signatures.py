@@ -8,7 +8,7 @@ from serving import signatures as sig
 
 def test_names_are_the_ones_clients_already_send():
   # What a TF Serving client names on the wire: a rename here breaks every one of them
-  # (tests/test_task.py checks that the export writes exactly these signatures).
+  # (tests/trainer/test_task.py checks that the export writes exactly these signatures).
   import tensorflow as tf
   assert sig.DEFAULT == tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
   assert (sig.TRANSFORM_FEATURES, sig.PREDICT_RAW, sig.CLASSIFICATION, sig.REGRESSION,

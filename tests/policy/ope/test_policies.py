@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from policy.ope import policies
+from helpers import SHARED_DATA
 
-OBD = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
-                   'open_bandit_dataset')
+OBD = os.path.join(SHARED_DATA, 'open_bandit_dataset')
 
 
 def _is_slate_distribution(d, atol=1e-9):

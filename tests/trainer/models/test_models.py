@@ -14,33 +14,7 @@ from trainer.layers.sequence import TargetAttention
 from trainer.layers.transformer import FieldTransformer
 from trainer.models import autoint, blocks, dcn_v2, deepfm, dnn, heads, mtt, resort
 from transform import feature_spec as fs
-
-# A spec with every kind of field: plain, hashed and target-sharing categorical fields, a
-# numeric one and a sequence of the candidate's category.
-SPEC = fs.from_dict({
-    'labels': ['clicked', 'converted'],
-    'categorical': ['g', {'name': 'cat'}, {'name': 'u', 'hash_buckets': 100,
-                                           'embedding_dim': 8}],
-    'numeric': ['x'],
-    'sequence': [{'name': 's', 'max_len': 4, 'target': 'cat'}],
-})
-CARDS = {'g': 3, 'cat': 10, 'u': 100, 's': 11}
-
-
-def _data(n, seed=0):
-  """Clicks depend on x and on how often the candidate's category is in the sequence;
-  conversions happen on a third of clicks."""
-  rng = np.random.default_rng(seed)
-  cat = rng.integers(0, 10, n)
-  seq = rng.integers(0, 11, (n, 4))
-  x = rng.normal(size=n).astype(np.float32)
-  z = 1.5 * x + 1.0 * (seq == cat[:, None] + 1).sum(1) - 1.0
-  clicked = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int64)
-  converted = clicked * (rng.random(n) < 0.3)
-  feats = {'g_xf': rng.integers(0, 3, n), 'cat_xf': cat, 'u_xf': rng.integers(0, 100, n),
-           'x_xf': x, 's_xf': seq}
-  return feats, {'clicked_xf': clicked, 'converted_xf': converted}
-
+from helpers import TINY_CARDS, TINY_SPEC, tiny_data
 
 PARAMETER_COUNTS = {
     'dnn': (dnn.DnnConfig(hidden_units=(32, 16)), dnn.parameter_count),
@@ -64,9 +38,9 @@ VARIANTS = {'dnn_periodic', 'resort_mlp', 'mtt_skip'}
 @pytest.mark.parametrize('name', sorted(PARAMETER_COUNTS))
 def test_parameter_count_matches_configuration(name):
   config, count = PARAMETER_COUNTS[name]
-  model = models.build(name.split('_')[0] if name in VARIANTS else name, SPEC, CARDS, config,
+  model = models.build(name.split('_')[0] if name in VARIANTS else name, TINY_SPEC, TINY_CARDS, config,
                        heads.HeadConfig(tasks='primary'))
-  assert model.core.count_params() == count(SPEC, CARDS, config)
+  assert model.core.count_params() == count(TINY_SPEC, TINY_CARDS, config)
 
 
 def test_parameter_counts_cover_every_model():
@@ -95,9 +69,9 @@ def test_l2_penalties_scale_with_the_training_rows():
 
 
 def test_task_layouts():
-  assert [t.key for t in heads.task_layout(SPEC, 'auto')[1]] == ['ctr', 'cvr', 'ctcvr']
-  assert [t.key for t in heads.task_layout(SPEC, 'all')[1]] == ['clicked', 'converted']
-  assert [t.key for t in heads.task_layout(SPEC, 'primary')[1]] == ['clicked']
+  assert [t.key for t in heads.task_layout(TINY_SPEC, 'auto')[1]] == ['ctr', 'cvr', 'ctcvr']
+  assert [t.key for t in heads.task_layout(TINY_SPEC, 'all')[1]] == ['clicked', 'converted']
+  assert [t.key for t in heads.task_layout(TINY_SPEC, 'primary')[1]] == ['clicked']
   one = fs.from_dict({'labels': ['y'], 'categorical': ['a']})
   assert [t.key for t in heads.task_layout(one, 'auto')[1]] == ['y']
   with pytest.raises(ValueError, match='exactly two labels'):
@@ -115,9 +89,9 @@ def test_esmm_ctcvr_logit_is_exact_and_stable():
 
 @pytest.mark.parametrize('backbone', multitask.BACKBONES)
 def test_multitask_backbones_learn_both_tasks(backbone):
-  feats, labels = _data(4000)
+  feats, labels = tiny_data(4000)
   keras.utils.set_random_seed(1)
-  model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(32,)),
+  model = models.build('dnn', TINY_SPEC, TINY_CARDS, dnn.DnnConfig(hidden_units=(32,)),
                        heads.HeadConfig(backbone=backbone, expert_units=(16,),
                                        uncertainty_weighting=backbone == 'mmoe'),
                        optimizer=optimization.OptimizerConfig(learning_rate=3e-3))
@@ -144,9 +118,9 @@ def test_moe_gates_are_distributions():
 
 
 def test_field_embedding_shares_the_target_table_and_masks_padding():
-  layer = FieldEmbedding(SPEC.to_dict(), CARDS, dim=8, adaptive=True,
+  layer = FieldEmbedding(TINY_SPEC.to_dict(), TINY_CARDS, dim=8, adaptive=True,
                          sequence_encoder='attention')
-  feats, _ = _data(6)
+  feats, _ = tiny_data(6)
   out = layer(feats)
   assert out.shape == (6, 5, 8)
   assert layer.tables['cat'].input_dim == 11      # the target's table has a padding row
@@ -162,15 +136,15 @@ def test_field_embedding_shares_the_target_table_and_masks_padding():
 
 
 def test_match_count_field_counts_the_candidate_in_its_sequence():
-  layer = FieldEmbedding(SPEC.to_dict(), CARDS, dim=8, sequence_match=True)
-  feats, _ = _data(200)
+  layer = FieldEmbedding(TINY_SPEC.to_dict(), TINY_CARDS, dim=8, sequence_match=True)
+  feats, _ = tiny_data(200)
   out = layer(feats).numpy()
   assert layer.field_names == ['g', 'cat', 'u', 'x', 's', 's_matches']
   assert out.shape == (200, 6, 8)
   # cat's vocabulary ids are 0-8; 9 is its OOV bucket, which stands for many values.
   cat, seq = feats['cat_xf'], feats['s_xf']
   want = np.where(cat < 9, (seq == cat[:, None] + 1).sum(1), 0)
-  got = layer._matches(SPEC.field('s'), SPEC.field('cat'), feats).numpy()
+  got = layer._matches(TINY_SPEC.field('s'), TINY_SPEC.field('cat'), feats).numpy()
   np.testing.assert_array_equal(got, want)
   assert (want >= 2).any() and (cat == 9).any() and ((seq == 10).sum(1)[cat == 9] > 0).any()
   table = layer.match_tables['s'].embeddings.numpy()
@@ -179,16 +153,16 @@ def test_match_count_field_counts_the_candidate_in_its_sequence():
   clone(feats)
   clone.set_weights(layer.get_weights())
   np.testing.assert_allclose(clone(feats).numpy(), out, rtol=1e-6)
-  assert FieldEmbedding(SPEC.to_dict(), CARDS, dim=8)(feats).shape == (200, 5, 8)
+  assert FieldEmbedding(TINY_SPEC.to_dict(), TINY_CARDS, dim=8)(feats).shape == (200, 5, 8)
 
 
 def test_periodic_numeric_embedding_moves_non_monotonically_and_round_trips():
-  layer = FieldEmbedding(SPEC.to_dict(), CARDS, dim=8, numeric_encoding='periodic',
+  layer = FieldEmbedding(TINY_SPEC.to_dict(), TINY_CARDS, dim=8, numeric_encoding='periodic',
                          numeric_frequencies=6, numeric_sigma=1.0)
-  feats, _ = _data(64)
+  feats, _ = tiny_data(64)
   grid = np.linspace(-3, 3, 64).astype(np.float32)
   vec = layer({**feats, 'x_xf': grid}).numpy()[:, 3]          # the numeric field
-  linear = FieldEmbedding(SPEC.to_dict(), CARDS, dim=8)
+  linear = FieldEmbedding(TINY_SPEC.to_dict(), TINY_CARDS, dim=8)
   lin = linear({**feats, 'x_xf': grid}).numpy()[:, 3]
   steps = np.sign(np.diff(vec, axis=0))
   # A linear field's coordinates are monotone in x; periodic ones turn (measured: 8 of 8
@@ -200,7 +174,7 @@ def test_periodic_numeric_embedding_moves_non_monotonically_and_round_trips():
   clone.set_weights(layer.get_weights())
   np.testing.assert_allclose(clone({**feats, 'x_xf': grid}).numpy()[:, 3], vec, rtol=1e-6)
   with pytest.raises(ValueError, match='numeric_encoding'):
-    FieldEmbedding(SPEC.to_dict(), CARDS, numeric_encoding='buckets')
+    FieldEmbedding(TINY_SPEC.to_dict(), TINY_CARDS, numeric_encoding='buckets')
 
 
 @pytest.mark.parametrize('embedding_optimizer,rows_move', [('same', True),
@@ -211,9 +185,9 @@ def test_embedding_rows_move_only_when_looked_up_under_adagrad(embedding_optimiz
   the batch that looked it up; Adagrad (embedding_optimizer) leaves it where it was."""
   opt = optimization.OptimizerConfig(embedding_optimizer=embedding_optimizer)
   # No L2: its gradient would move every row (the shrinkage it is there for).
-  model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(8,), embedding_l2=0.0),
+  model = models.build('dnn', TINY_SPEC, TINY_CARDS, dnn.DnnConfig(hidden_units=(8,), embedding_l2=0.0),
                        heads.HeadConfig(tasks='primary'), optimizer=opt)
-  feats, labels = _data(32)
+  feats, labels = tiny_data(32)
   first = {**feats, 'u_xf': np.full(32, 7)}
   later = {**feats, 'u_xf': np.full(32, 9)}
   model.train_on_batch(first, {'clicked_xf': labels['clicked_xf']})
@@ -231,14 +205,14 @@ def test_crossed_columns_train_with_ftrl():
   """``cross_optimizer: ftrl``: FTRL-Proximal's first step on a cell is
   -g / (sqrt(n0 + g^2) / rate + 2 l2): about the rate without L2 (|g| >> sqrt(n0)), near
   zero under a strong L2. Every other table keeps its own optimiser (SGD here)."""
-  feats, labels = _data(64)
+  feats, labels = tiny_data(64)
   runs = {}
   for l2 in (0.0, 1e3):
     opt = optimization.OptimizerConfig(embedding_optimizer='sgd', embedding_learning_rate=0.05,
                                        cross_optimizer='ftrl', cross_learning_rate=0.5,
                                        cross_ftrl_l2=l2)
     keras.utils.set_random_seed(4)
-    model = models.build('dnn', SPEC, CARDS, dnn.DnnConfig(hidden_units=(8,), embedding_l2=0.0,
+    model = models.build('dnn', TINY_SPEC, TINY_CARDS, dnn.DnnConfig(hidden_units=(8,), embedding_l2=0.0,
                                                          wide_l2=0.0),
                          heads.HeadConfig(tasks='primary'), optimizer=opt)
     crosses = {v.name for v in optimization.cross_tables(model)}
@@ -263,7 +237,7 @@ def test_crossed_columns_train_with_ftrl():
   with pytest.raises(ValueError, match='embedding_optimizer'):
     optimization.OptimizerConfig(cross_optimizer='ftrl', embedding_optimizer='same')
   with pytest.raises(ValueError, match='wide_cross_l2'):
-    models.build('dnn', SPEC, CARDS, dnn.DnnConfig(wide_cross_l2=1e-3),
+    models.build('dnn', TINY_SPEC, TINY_CARDS, dnn.DnnConfig(wide_cross_l2=1e-3),
                  optimizer=optimization.OptimizerConfig(cross_optimizer='ftrl'))
 
 
@@ -354,10 +328,10 @@ def test_cosine_schedule_decays_over_the_trainers_budget():
 
 
 def test_trains_with_focal_loss_swa_and_early_stopping():
-  feats, labels = _data(3000, seed=2)
-  val_feats, val_labels = _data(1000, seed=3)
+  feats, labels = tiny_data(3000, seed=2)
+  val_feats, val_labels = tiny_data(1000, seed=3)
   keras.utils.set_random_seed(0)
-  model = models.build('deepfm', SPEC, CARDS, deepfm.DeepFmConfig(hidden_units=(16,)),
+  model = models.build('deepfm', TINY_SPEC, TINY_CARDS, deepfm.DeepFmConfig(hidden_units=(16,)),
                        heads.HeadConfig(tasks='primary'),
                        losses.LossConfig('focal', focal_gamma=1.0),
                        optimization.OptimizerConfig('adamw', learning_rate=3e-3))
@@ -375,9 +349,9 @@ def test_trains_with_focal_loss_swa_and_early_stopping():
 def test_mixed_precision_forward_pass():
   optimization.set_mixed_precision(True)
   try:
-    model = models.build('mtt', SPEC, CARDS, mtt.MttConfig(embedding_dim=16,
+    model = models.build('mtt', TINY_SPEC, TINY_CARDS, mtt.MttConfig(embedding_dim=16,
                                                            hidden_units=(16,)))
-    feats, labels = _data(256)
+    feats, labels = tiny_data(256)
     model.fit(feats, labels, epochs=1, batch_size=128, verbose=0)
     out = model.predict(feats, verbose=0)
     assert all(v.dtype == np.float32 and np.all(np.isfinite(v)) for v in out.values())

@@ -30,9 +30,10 @@ from serving.errors import ServingError
 from serving.server import ModelServer
 from bench.fixtures import write_ctr_model
 from transform import local
+from helpers import REPO_ROOT
 
 MODEL = 'ctr'
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = REPO_ROOT
 
 
 @pytest.fixture(scope='module')

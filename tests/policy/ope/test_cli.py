@@ -9,9 +9,9 @@ import pytest
 
 from policy import __main__ as policy_main
 from policy.ope import cli
+from helpers import SHARED_DATA
 
-OBD = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
-                   'open_bandit_dataset')
+OBD = os.path.join(SHARED_DATA, 'open_bandit_dataset')
 OBD_ARGS = ['--columns', 'item_id=action,click=reward,propensity_score=propensity',
             '--position-base', '1', '--drop', 'Unnamed: 0,timestamp']
 
