@@ -46,3 +46,24 @@ def tiny_data(n, seed=0):
   feats = {'g_xf': rng.integers(0, 3, n), 'cat_xf': cat, 'u_xf': rng.integers(0, 100, n),
            'x_xf': x, 's_xf': seq}
   return feats, {'clicked_xf': clicked, 'converted_xf': converted}
+
+
+def write_auction_log(path, episodes, horizon=4):
+  """An iPinYou-format auction log of ``episodes`` (lists of lines) at ``path``."""
+  with open(path, 'w') as f:
+    f.write(f'100\t{horizon}\n')
+    for i, ep in enumerate(episodes):
+      f.write(f'{i}\n')
+      for line in ep:
+        f.write(line + '\n')
+  return str(path)
+
+
+def synthetic_auctions(episodes=40, horizon=400, seed=0):
+  """Auctions whose prices rise with their pCTRs, and clicks drawn from the pCTRs."""
+  from policy.bidding import auctions as auc
+  rng = np.random.default_rng(seed)
+  pctr = np.clip(rng.lognormal(np.log(0.004), 0.8, (episodes, horizon)), 0, 1)
+  price = np.round(rng.lognormal(np.log(60), 0.6, (episodes, horizon)) * (pctr / 0.004) ** 0.3)
+  click = (rng.random((episodes, horizon)) < pctr).astype(np.int8)
+  return auc.Auctions(click, price, pctr, np.ones_like(click, bool), 'synthetic')
