@@ -5,7 +5,7 @@ endpoint, gRPC and REST, recorded from the embedded server.
     python docs/api_examples.py --check   # exit 1 when the Markdown block is stale
 
 The examples live in ``docs/api_examples.json`` (requests as sent, responses as received);
-the Markdown block is generated from it. ``tests/serving/test_ctr_model.py`` sends every
+the Markdown block is generated from it. ``tests/serving/test_client.py`` sends every
 recorded request to its own server and model and checks that the response has the
 recorded shape: the same fields, lists of the same lengths, the same strings, numbers
 where there were numbers (model weights differ between trainings, so values may).

@@ -104,3 +104,49 @@ def small_dnn(small_transformed, tmp_path_factory):
     return args.serving_model_dir, spec
 
   return _built_once(tmp_path_factory, 'small_dnn', build)
+
+
+@pytest.fixture(scope='session')
+def toy_versions(tmp_path_factory):
+  """Toy SavedModels for versions 1..3, written once and copied into base paths."""
+  from bench.fixtures import write_toy_model
+  root = tmp_path_factory.mktemp('toy_src')
+  return {v: write_toy_model(str(root / str(v)), v) for v in (1, 2, 3)}
+
+
+def _ctr_model(out: str):
+  """bench.fixtures' CTR model (the default DNN on generated rows) as version 1 under
+  ``serving/ctr``, with 40 test rows and what its serving signature gives for them."""
+  import pathlib
+  import shutil
+  import tensorflow as tf
+  from bench.fixtures import write_ctr_model
+  from helpers import CTR_MODEL
+  from transform import local
+  work = pathlib.Path(out)
+  model_dir, test, spec = write_ctr_model(str(work))
+  base = work / 'serving' / CTR_MODEL
+  shutil.copytree(model_dir, base / '1')
+  rows = test.slice(0, 40).to_pylist()
+  loaded = tf.saved_model.load(str(base / '1'))
+  expected = loaded.signatures['serving_default'](
+      examples=tf.constant(local.serialize_examples(test.slice(0, 40), spec)))
+  return {'rows': rows, 'base': base, 'work': work, 'test': test, 'spec': spec,
+          'expected': {k: v.numpy().reshape(len(rows), -1)[:, 0] for k, v in expected.items()}}
+
+
+@pytest.fixture(scope='session')
+def ctr(tmp_path_factory):
+  """The CTR model (trained once per run) served by the embedded server of this worker:
+  ``_ctr_model``'s dict plus ``server``."""
+  from helpers import CTR_MODEL
+  from serving import config as cfg
+  from serving.core import ServerOptions
+  from serving.server import ModelServer
+  model = _built_once(tmp_path_factory, 'ctr_model', _ctr_model)
+  server = ModelServer(ServerOptions(model_config=cfg.single_model_config(CTR_MODEL,
+                                                                          str(model['base'])),
+                                     file_system_poll_wait_seconds=0),
+                       port=0, rest_api_port=0, host='127.0.0.1').start()
+  yield {**model, 'server': server}
+  server.stop()

@@ -3,7 +3,6 @@ bad input exits 2."""
 import json
 import os
 
-
 from policy.bidding import cli
 
 from helpers import shared_data, write_auction_log

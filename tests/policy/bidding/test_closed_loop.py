@@ -2,7 +2,6 @@
 import os
 import shutil
 
-
 from policy.bidding import cli
 
 
