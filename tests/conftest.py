@@ -150,3 +150,37 @@ def ctr(tmp_path_factory):
                        port=0, rest_api_port=0, host='127.0.0.1').start()
   yield {**model, 'server': server}
   server.stop()
+
+
+@pytest.fixture(scope='session')
+def raw_splits(small_transformed, tmp_path_factory):
+  """``small_transformed``'s tables as ExampleGen split folders: (spec, tables, folders)."""
+  from transform import local
+  spec, tables, _, _ = small_transformed
+  return _built_once(tmp_path_factory, 'raw_splits',
+                     lambda out: (spec, tables, local.write_example_splits(tables, spec, out)))
+
+
+@pytest.fixture(scope='session')
+def gbdt_run(raw_splits, tmp_path_factory):
+  """The GBDT baseline's run_fn with a 4-trial search, as the GbdtTrainer runs it:
+  {serving_model_dir, model_run_dir, report}."""
+  import json
+  from trainer import gbdt
+  from trainer.args import TrainerArgs
+  from transform import local
+  spec, _, folders = raw_splits
+
+  def build(out):
+    args = local.fn_args({'train': f'{folders["train"]}/*', 'eval': folders['eval'],
+                          'transform_graph': ''}, out,
+                         TrainerArgs(feature_spec=spec.to_dict(),
+                                     gbdt={'trials': 4}).to_custom_config(),
+                         train_steps=1, eval_steps=1)
+    gbdt.run_fn(args)
+    with open(os.path.join(args.model_run_dir, gbdt.REPORT_FILE)) as f:
+      report = json.load(f)
+    return {'serving_model_dir': args.serving_model_dir, 'model_run_dir': args.model_run_dir,
+            'report': report}
+
+  return _built_once(tmp_path_factory, 'gbdt_run', build)

@@ -1,7 +1,9 @@
-"""The feature spec loader: the shipped specs load, bad specs fail with clear errors."""
+"""The feature spec loader: the shipped specs load, bad specs fail with clear errors, and
+a label's raw values are what Transform makes of them."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from transform import feature_spec as fs
@@ -126,3 +128,14 @@ def test_embedding_dim_rule():
 def test_feature_spec_doc_in_sync():
   with open(os.path.join(REPO_ROOT, 'docs', 'FEATURE_SPEC.md'), encoding='utf-8') as f:
     assert f.read() == fs.format_document(), 'regenerate docs/FEATURE_SPEC.md (see format_document)'
+
+
+def test_label_values_match_transform(small_transformed):
+  """The raw-row label is Transform's ``<label>_xf``, thresholds included."""
+  label = fs.Label('liked', 'rating', threshold=4.0)
+  np.testing.assert_array_equal(label.values([5, 4, 3.5, None, '4']), [1, 1, 0, 0, 1])
+  np.testing.assert_array_equal(fs.Label('c', 'c').values([1, 0, None, 0.7]), [1, 0, 0, 1])
+  spec, tables, _, _ = small_transformed
+  test = tables['test']
+  np.testing.assert_array_equal(spec.primary_label.values(test.column('clicked').to_numpy()),
+                                test.column('clicked').to_numpy())

@@ -5,7 +5,6 @@ import shutil
 from policy.bidding import cli
 
 
-
 def test_closed_loop_over_grpc(small_dnn, tmp_path, capsys):
   """pCTRs from the embedded server over TF Serving's gRPC API drive the pacer."""
   from policy.bidding import closed_loop

@@ -1,10 +1,8 @@
-"""ExampleGen reads CSV and Parquet folders into train / eval / test at the spec's ratio,
-each split in its canonical row order."""
+"""pipeline/pipeline.py's ExampleGen: CSV and Parquet folders read into train / eval / test at
+the spec's ratio, each split in its canonical row order."""
 import hashlib
 import os
 
-import apache_beam as beam
-import numpy as np
 import pytest
 import tensorflow as tf
 from tfx import v1 as tfx
@@ -51,13 +49,6 @@ def _run_example_gen(tmp_path, data_root, fmt, name):
   return out
 
 
-def _example(i: int) -> tf.train.Example:
-  return tf.train.Example(features=tf.train.Features(feature={
-      'i': tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
-      'name': tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(i % 7).encode()])),
-      'x': tf.train.Feature(float_list=tf.train.FloatList(value=[i / 3]))}))
-
-
 @pytest.fixture(scope='module')
 def splits(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('eg')
@@ -79,22 +70,6 @@ def test_every_row_in_one_split_at_the_spec_ratio(splits, fmt):
   assert 0.06 * ROWS < len(s['test']) < 0.14 * ROWS
 
 
-def test_parquet_rows_keep_zeros():
-  from components.parquet_example_gen import row_to_example
-  ex = row_to_example({'label': np.int64(0), 'price': 0.0, 'cat': 0, 'flag': False,
-                       'name': 'a', 'empty': '', 'missing': None, 'ids': np.array([0, 3])})
-  f = ex.features.feature
-  assert list(f['label'].int64_list.value) == [0]
-  assert list(f['price'].float_list.value) == [0.0]
-  assert list(f['cat'].int64_list.value) == [0]
-  assert list(f['flag'].int64_list.value) == [0]
-  assert list(f['name'].bytes_list.value) == [b'a']
-  assert not f['empty'].ListFields() and not f['missing'].ListFields()
-  assert list(f['ids'].int64_list.value) == [0, 3]
-  with pytest.raises(TypeError, match='unsupported'):
-    row_to_example({'x': {'nested': 1}})
-
-
 @pytest.mark.parametrize('fmt', ['csv', 'parquet'])
 def test_splits_are_written_in_canonical_order(splits, fmt):
   s = splits[fmt]
@@ -103,27 +78,3 @@ def test_splits_are_written_in_canonical_order(splits, fmt):
     assert s[f'{split}_digests'] == sorted(s[f'{split}_digests'])
 
 
-def _write(path, records, rows_per_file):
-  with beam.Pipeline() as p:
-    _ = (p | beam.Create(records)
-         | canonical_example_gen.WriteCanonicalSplit(str(path), rows_per_file))  # pylint: disable=no-value-for-parameter
-  return {f: (path / f).read_bytes() for f in sorted(os.listdir(path))}
-
-
-def test_canonical_split_depends_on_the_set_of_rows_alone(tmp_path):
-  """Another input order, serialised bytes instead of protos, several files: the same
-  files, byte for byte, each sorted by the rows' digests."""
-  examples = [_example(i) for i in range(500)]
-  a = _write(tmp_path / 'a', examples, 200)
-  b = _write(tmp_path / 'b', [e.SerializeToString() for e in examples[::-1]], 200)
-  assert list(a) == [canonical_example_gen.file_name(i) for i in range(3)]
-  assert a == b
-  seen = []
-  for name in a:
-    rows = [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / 'a' / name),
-                                                       compression_type='GZIP')]
-    digests = [hashlib.sha256(r).digest() for r in rows]
-    assert digests == sorted(digests) and 100 < len(rows) < 240  # about 500 / 3 each
-    seen += [tf.train.Example.FromString(r).features.feature['i'].int64_list.value[0]
-             for r in rows]
-  assert sorted(seen) == list(range(500))
