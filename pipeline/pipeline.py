@@ -7,8 +7,7 @@ Components (ids as they appear in ML Metadata and the pipeline root):
   spec's ``split`` ratio (of ``split_key`` if set), each split's rows in one canonical
   order (:mod:`components.canonical_example_gen`), so that one seed trains one model.
 * ``StatisticsGen``, ``SchemaGen`` (inferred) and ``ExampleValidator``.
-* ``Transform``: ``transform.preprocessing.preprocessing_fn``, analysed on train, in
-  fixed-size batches (:mod:`components.fixed_batch_transform`).
+* ``Transform``: ``transform.preprocessing.preprocessing_fn``, analysed on train.
 * ``Trainer``: ``trainer.task.run_fn``, early-stopped on eval.
 * ``GbdtTrainer``: the GBDT baseline, ``trainer.gbdt.run_fn`` (LightGBM, tuned on eval)
   on the same rows, ExampleGen's raw splits; evaluated, never pushed.
@@ -39,7 +38,7 @@ from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
-from components import canonical_example_gen, fixed_batch_transform
+from components import canonical_example_gen
 from components import parquet_example_gen
 from components.gbdt_evaluator import GbdtEvaluator
 from components.blessing_gate import BlessingGate
@@ -91,7 +90,7 @@ def create_pipeline(config: PipelineConfig, spec: fs.FeatureSpec, data_fmt: str 
                                         infer_feature_shape=True)
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'], schema=schema_gen.outputs['schema'])
-  transform = fixed_batch_transform.Transform(
+  transform = tfx.components.Transform(
       examples=example_gen.outputs['examples'], schema=schema_gen.outputs['schema'],
       preprocessing_fn=PREPROCESSING_FN, custom_config={fs.SPEC_KEY: spec_dict},
       splits_config=tfx.proto.SplitsConfig(analyze=['train'], transform=['train', 'eval']))
