@@ -195,3 +195,13 @@ def free_port() -> int:
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     return s.getsockname()[1]
+
+
+def layer_outputs(model, names, inputs):
+  """The outputs of a built model's core layers ``names`` on ``inputs`` (inference mode),
+  as NumPy arrays: a model's own wiring, read from inside."""
+  import tf_keras as keras
+  core = model.core
+  probe = keras.Model(core.inputs, [core.get_layer(n).output for n in names])
+  out = probe(inputs, training=False)
+  return [o.numpy() for o in (out if isinstance(out, (list, tuple)) else [out])]
