@@ -32,6 +32,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                   '(default: ../shared/data/talkingdata_adtracking_sample)')
   td.add_argument('--out', required=True, help='writes <out>/csv/talkingdata.csv')
   a = p.parse_args(argv)
+  try:
+    return _run(a)
+  except (FileNotFoundError, ValueError) as e:   # bad input: named, nothing written
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+
+
+def _run(a: argparse.Namespace) -> int:
   t = time.time()
   if a.command == 'default':
     from datagen import synthetic

@@ -49,8 +49,10 @@ def load(raw_dir: str) -> pa.Table:
 
 
 def convert(raw_dir: str, out_dir: str) -> str:
-  """Writes ``<out_dir>/csv/talkingdata.csv``; returns the folder."""
+  """Writes ``<out_dir>/csv/talkingdata.csv``; returns the folder. A raw folder that is
+  not TalkingData's is refused before anything is written."""
+  table = load(raw_dir)
   folder = os.path.join(out_dir, 'csv')
   os.makedirs(folder, exist_ok=True)
-  write_csv(load(raw_dir), os.path.join(folder, 'talkingdata.csv'))
+  write_csv(table, os.path.join(folder, 'talkingdata.csv'))
   return folder
