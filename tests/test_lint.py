@@ -71,3 +71,20 @@ def test_serving_imports_no_training_package():
                        r'policy|bench)\b', f.read(), re.M):
             importers.append(os.path.relpath(path, configs.REPO_ROOT))
   assert importers == []
+
+
+def test_every_production_module_has_its_test_module():
+  """tests/ mirrors the packages: ``serving/manager.py`` is tested in
+  ``tests/serving/test_manager.py`` (``__main__.py`` in ``test_main.py``)."""
+  missing = []
+  for package in ('datagen', 'transform', 'trainer', 'pipeline', 'components', 'serving',
+                  'policy'):
+    for folder, _, files in os.walk(os.path.join(configs.REPO_ROOT, package)):
+      for name in files:
+        if name.endswith('.py') and name != '__init__.py':
+          module = os.path.relpath(os.path.join(folder, name), configs.REPO_ROOT)
+          test = os.path.join('tests', os.path.dirname(module),
+                              'test_' + ('main.py' if name == '__main__.py' else name))
+          if not os.path.isfile(os.path.join(configs.REPO_ROOT, test)):
+            missing.append(f'{module} -> {test}')
+  assert missing == []
