@@ -197,7 +197,8 @@ def tuning_markdown(rows, commands):
   cmd = commands.get('ipinyou-heldout', {})
 
   def both(name):
-    return f"{v[(name, 'clicks')]:.0f} held-out clicks ({v[(name, 'expected_clicks')]:.1f} expected)"
+    return (f"{v[(name, 'clicks')]:.0f} held-out clicks "
+            f"({v[(name, 'expected_clicks')]:.1f} expected)")
 
   out = (f"Command: `{cmd.get('command')}` ({cmd.get('date')}; {machine()}). The dual pacer "
          f"on the 8 campaigns without a test file (tuned on validation episodes 0-49, "

@@ -19,8 +19,9 @@ with a fixed seed and transformed once by the project's own ``preprocessing_fn``
 LightGBM 4 is the reference row: the same splits and the raw columns as
 :mod:`trainer.boosting` feeds them (every categorical a native LightGBM categorical, each
 sequence as its length, its matches of its target field and multi-hot token counts),
-LightGBM's default settings, early-stopped on the validation split. Ratios to LightGBM are in the printed table. Writes
-bench/results/models.json; a run of some ``--datasets`` replaces only their rows.
+LightGBM's default settings, early-stopped on the validation split. Ratios to LightGBM are
+in the printed table. Writes bench/results/models.json; a run of some ``--datasets``
+replaces only their rows.
 """
 import argparse
 import json

@@ -87,7 +87,8 @@ def _rounds(server, exs, seconds: float, work: str) -> tuple:
 
 
 def main(argv=None) -> None:
-  p = argparse.ArgumentParser(prog='python -m bench.serving_stress', description=__doc__.split('\n\n')[0])
+  p = argparse.ArgumentParser(prog='python -m bench.serving_stress',
+                              description=__doc__.split('\n\n')[0])
   p.add_argument('--mode', choices=['session', 'inprocess', 'subprocess', 'processes'],
                  required=True)
   p.add_argument('--batching', action='store_true',

@@ -1,1 +1,2 @@
-"""Datasets: the generated default ad logs (``synthetic``) and MovieLens-100K conversion (``movielens``)."""
+"""Datasets: the generated default ad logs (``synthetic``) and the MovieLens-100K and
+TalkingData conversions (``movielens``, ``talkingdata``)."""

@@ -217,7 +217,8 @@ def compact(x, indent: int = 0, width: int = 92) -> str:
     return one
   pad = ' ' * (indent + 2)
   if isinstance(x, dict):
-    items = [f'{pad}{json.dumps(k)}: {compact(v, indent + 2, width).lstrip()}' for k, v in x.items()]
+    items = [f'{pad}{json.dumps(k)}: {compact(v, indent + 2, width).lstrip()}'
+             for k, v in x.items()]
     return '{\n' + ',\n'.join(items) + '\n' + ' ' * indent + '}'
   items = [pad + compact(v, indent + 2, width).lstrip() for v in x]
   return '[\n' + ',\n'.join(items) + '\n' + ' ' * indent + ']'
@@ -238,8 +239,10 @@ def signature_table(examples: List[dict]) -> str:
 
   def tensors(d, limit=4):
     items = sorted(d.items())
-    text = ', '.join(f"`{k}` {v.get('dtype', 'DT_COMPOSITE')[3:].lower()} "
-                     f"[{', '.join(x.get('size', '?') for x in v.get('tensorShape', {}).get('dim', []))}]"
+    def shape(v):
+      return ', '.join(x.get('size', '?') for x in v.get('tensorShape', {}).get('dim', []))
+
+    text = ', '.join(f"`{k}` {v.get('dtype', 'DT_COMPOSITE')[3:].lower()} [{shape(v)}]"
                      for k, v in items[:limit])
     return text + (f' and {len(items) - limit} more (one per raw feature)'
                    if len(items) > limit else '')

@@ -62,7 +62,8 @@ NODES = (
          'tfx', 3, 6),
     Node('trainer', 'Trainer (run_fn)', ('trainer/task.py', 'trainer/models/heads.py',
                                          'trainer/export.py'), 'tfx', 6, 6),
-    Node('gbdt', 'Trainer: GBDT baseline\n(LightGBM)', ('trainer/gbdt.py', 'components/gbdt_evaluator.py'), 'tfx', 4.5, 4.4),
+    Node('gbdt', 'Trainer: GBDT baseline\n(LightGBM)',
+         ('trainer/gbdt.py', 'components/gbdt_evaluator.py'), 'tfx', 4.5, 4.4),
     Node('evaluator', 'Evaluator (TFMA)', ('pipeline/evaluation.py', 'pipeline/metrics.py'),
          'tfx', 9, 6),
     Node('ope_c', 'OffPolicyEvaluator', ('components/off_policy_evaluator.py',), 'tfx', 9, 4.4),
@@ -73,9 +74,11 @@ NODES = (
                                                                'pipeline/report.py'),
          'store', 7.5, 2.1),
     Node('base', 'model base path\n<name>/<version>/', ('serving/config.py',), 'serve', 15.5, 4.4),
-    Node('embedded', 'embedded server\n(gRPC + REST)', ('serving/server.py', 'serving/grpc_server.py',
-                                                     'serving/rest_server.py'), 'serve', 15.5, 6.4),
-    Node('tfserving', 'tensorflow/serving image', ('serving/deploy/render.py',), 'serve', 18.5, 4.4),
+    Node('embedded', 'embedded server\n(gRPC + REST)',
+         ('serving/server.py', 'serving/grpc_server.py', 'serving/rest_server.py'), 'serve',
+         15.5, 6.4),
+    Node('tfserving', 'tensorflow/serving image', ('serving/deploy/render.py',), 'serve',
+         18.5, 4.4),
     Node('clients', 'clients', ('serving/client.py', 'serving/batch.py'), 'serve', 21.5, 5.4),
     Node('ope', 'off-policy evaluation', ('policy/ope/estimators.py',), 'policy', 15.5, 1.6),
     Node('bandit', 'Thompson-sampling bandits', ('policy/bandit/thompson.py',), 'policy',
@@ -182,7 +185,8 @@ def _block(doc: str) -> Optional[str]:
 
 
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(prog='python docs/architecture.py', description=__doc__.split('\n')[0])
+  p = argparse.ArgumentParser(prog='python docs/architecture.py',
+                              description=__doc__.split('\n')[0])
   p.add_argument('--check', action='store_true')
   args = p.parse_args(argv)
   missing = missing_modules()

@@ -44,8 +44,9 @@ MODEL_NAMES = ('dnn', 'dcn_v2', 'deepfm', 'autoint', 'resort', 'mtt')
 def load_trainer_config(path: str) -> Dict[str, Dict]:
   """A YAML or JSON file of trainer settings: any of the sections ``model_config`` (the
   model's hyper-parameters), ``heads``, ``loss`` and ``optimizer``, each a mapping (see
-  trainer/task.py), and ``gbdt`` (the GBDT baseline's, trainer/gbdt.py). Unknown sections are an error; the fields are checked by the trainer's
-  config classes before the pipeline starts."""
+  trainer/task.py), and ``gbdt`` (the GBDT baseline's, trainer/gbdt.py). Unknown sections
+  are an error; the fields are checked by the trainer's config classes before the
+  pipeline starts."""
   import yaml
   if not os.path.isfile(path):
     raise ValueError(f'trainer config {path}: no such file')

@@ -26,8 +26,8 @@ Gates (:class:`Gates`), on the primary output over the whole test set:
 A second evaluation (:func:`gbdt_eval_config`, the pipeline's ``GbdtEvaluator``) compares
 the candidate's primary output with the GBDT baseline (:mod:`trainer.gbdt`, LightGBM) on
 the same test rows: AUC at least the baseline's plus ``gbdt_auc_margin``, logloss at most
-the baseline's plus ``gbdt_max_logloss_rise`` (:func:`gbdt_verdict`). ``components.blessing_gate`` blesses the
-candidate only if both evaluations do.
+the baseline's plus ``gbdt_max_logloss_rise`` (:func:`gbdt_verdict`).
+``components.blessing_gate`` blesses the candidate only if both evaluations do.
 
 Labels are read through the model's ``transform_features`` signature (``<label>_xf``),
 so a label derived by the spec (``rating >= 4``) works like a raw one.

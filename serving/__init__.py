@@ -3,7 +3,7 @@ the deployment files for the real ``tensorflow/serving`` image.
 
 | module | owns |
 |---|---|
-| ``server.py`` | ``ModelServer`` (gRPC + REST) and ``python -m serving serve`` with TF Serving's flags |
+| ``server.py`` | ``ModelServer`` (gRPC + REST); ``python -m serving serve``, TF Serving's flags |
 | ``core.py`` | ``ServerCore``: model manager + batching + warm-up + metrics behind the APIs |
 | ``manager.py`` | version policies, labels, the load/unload lifecycle |
 | ``storage_path.py`` | which versions under a base path are ready, polled on a thread |
@@ -11,7 +11,8 @@ the deployment files for the real ``tensorflow/serving`` image.
 | ``inference.py`` | Predict / Classify / Regress / MultiInference / GetModelMetadata |
 | ``batching.py`` | server-side batching (TF Serving's ``BatchingParameters``) |
 | ``grpc_server.py``, ``rest_server.py`` | the two front ends |
-| ``json_request.py``, ``json_response.py`` | TF Serving's REST JSON formats: requests decoded, responses encoded |
+| ``json_request.py`` | TF Serving's REST JSON requests, decoded |
+| ``json_response.py`` | TF Serving's REST JSON responses, encoded |
 | ``tensors.py`` | ``TensorProto`` <-> NumPy |
 | ``signatures.py`` | the exported model's signature, input and output names (no imports) |
 | ``metrics.py`` | Prometheus metrics under TF Serving's names |
@@ -19,5 +20,5 @@ the deployment files for the real ``tensorflow/serving`` image.
 | ``errors.py`` | status codes, messages, HTTP mapping |
 | ``client.py`` | one Python client over gRPC or REST (raw features, dicts, tf.Examples) |
 | ``batch.py`` | offline batch scoring with Beam + tfx-bsl RunInference |
-| ``deploy/`` | rendering ``models.config`` etc., docker-compose and Kubernetes for ``tensorflow/serving`` |
+| ``deploy/`` | ``models.config`` etc., docker-compose and Kubernetes for ``tensorflow/serving`` |
 """

@@ -13,7 +13,8 @@ Two posteriors, each usable with four ways of choosing (``strategy``):
     One Beta(a, b) per arm over its click rate, no context: the cold-start default.
 :class:`LinearBandit`
     Bayesian linear regression of the reward on features phi(x, a) (:mod:`policy.bandit.features`),
-    theta ~ N(mu, A^-1) with A = prior_precision I + Phi^T Phi / noise and mu = A^-1 Phi^T r / noise.
+    theta ~ N(mu, A^-1) with A = prior_precision I + Phi^T Phi / noise
+                   and mu = A^-1 Phi^T r / noise.
     With one-hot context features per arm it is linear TS (Agrawal and Goyal, 2013); with
     phi from the CTR model's last hidden layer it is neural-linear TS (Riquelme et al., 2018).
 :class:`CalibrationTS`

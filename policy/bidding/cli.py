@@ -7,10 +7,10 @@ run it closed-loop on generated auctions scored by a served model.
 
 It prints the table (clicks, cost, win rate, eCPC, CPM; constant, Lin and the hindsight
 optimum always beside the chosen policy; ``--policy rlb`` adds our run of the RLB paper's
-dynamic programme beside the dual pacer, seconds to a minute per budget) and, with ``--out``, saves PNG plots of
-cumulative spend against the ideal pace, lambda over time and clicks won, and the rows
-as JSON. Errors (a budget <= 0, negative prices, a pCTR outside [0, 1], a malformed log
-line, with its line number) exit 2 with the message.
+dynamic programme beside the dual pacer, seconds to a minute per budget) and, with
+``--out``, saves PNG plots of cumulative spend against the ideal pace, lambda over time
+and clicks won, and the rows as JSON. Errors (a budget <= 0, negative prices, a pCTR
+outside [0, 1], a malformed log line, with its line number) exit 2 with the message.
 """
 
 from __future__ import annotations

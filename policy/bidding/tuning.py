@@ -7,9 +7,9 @@ the one with the most expected clicks (realised clicks break ties): a validation
 campaign has a few dozen clicks, and the sum of pCTRs is far less noisy. On the eight
 campaigns without a test file (tuned on validation episodes 0-49, scored on 50-99, 40
 campaign x budget cells) it wins more held-out clicks than tuning the dual pacer on
-realised clicks (``python -m bench.bidding --parts tuning``; docs/BENCHMARKS.md). The grid is evaluated in one replay:
-the episodes are tiled once per grid point and each copy gets its own parameter, since
-every bidder takes (E,) parameter arrays.
+realised clicks (``python -m bench.bidding --parts tuning``; docs/BENCHMARKS.md). The
+grid is evaluated in one replay: the episodes are tiled once per grid point and each copy
+gets its own parameter, since every bidder takes (E,) parameter arrays.
 
 The Lagrangian pacer's start u0 = log(1 + lambda0) is not searched: it is the median over
 validation episodes of the hindsight optimum's multiplier (:mod:`policy.bidding.hindsight`),

@@ -340,7 +340,8 @@ def test_rest_classify_and_regress(target):
     ('POST', '/v1/models/toy:regress', {'signature_name': 'regression',
                                         'examples': [{'x': None}]}, 400,
      'Feature: x has element with unexpected JSON type: Null'),
-    ('POST', '/v1/models/toy:frobnicate', {}, 400, 'Malformed request: POST /v1/models/toy:frobnicate'),
+    ('POST', '/v1/models/toy:frobnicate', {}, 400,
+     'Malformed request: POST /v1/models/toy:frobnicate'),
     ('GET', '/v1/models/toy/versions/9', None, 404, 'Could not find version 9 of model toy'),
 ])
 def test_rest_errors(target, method, path, body, status, message):
